@@ -1,0 +1,1 @@
+"""deskbot: the service — configuration, aiohttp app, CLI, conversation engine, NLU, event bus."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every JSON endpoint: errors, body parsing, OpenAPI, auth."""

@@ -1,0 +1,65 @@
+"""The event bus: in-process fan-out of domain events to subscribers (sockets, listeners)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+
+from bot.events import Event
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1000
+
+
+class Subscription:
+    def __init__(self, bus: InProcessBus, topic: str) -> None:
+        self._bus = bus
+        self.topic = topic
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.queue.get()
+
+    def close(self) -> None:
+        self._bus._remove(self)
+
+
+class InProcessBus:
+    """Topic-based fan-out within one process; the Redis bus offers the same interface."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    async def publish(self, topic: str, event: Event) -> None:
+        for subscription in list(self._subscribers.get(topic, ())):
+            try:
+                subscription.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning("subscriber too slow; event dropped", extra={"topic": topic})
+
+    @contextlib.contextmanager
+    def subscribe(self, topic: str) -> Iterator[Subscription]:
+        subscription = Subscription(self, topic)
+        self._subscribers[topic].add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscription.close()
+
+    def _remove(self, subscription: Subscription) -> None:
+        subscribers = self._subscribers.get(subscription.topic)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[subscription.topic]
+
+    def subscriber_count(self, topic: str) -> int:
+        return len(self._subscribers.get(topic, ()))

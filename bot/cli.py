@@ -1,0 +1,256 @@
+"""The `deskbot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from bot.settings import Settings, SettingsError, load_settings
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _settings(ctx: click.Context, **overrides: object) -> Settings:
+    config: Path | None = ctx.obj.get("config")
+    try:
+        settings = load_settings(config, **{**ctx.obj.get("overrides", {}), **overrides})
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="DESKBOT_CONFIG",
+    help="TOML config file (env vars override it).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the SQLite database, secrets and trained models live (default ./var).",
+)
+@click.option("--database-url", help="SQLAlchemy URL, e.g. postgresql://user@host/db.")
+@click.pass_context
+def main(
+    ctx: click.Context, config: Path | None, data_dir: Path | None, database_url: str | None
+) -> None:
+    """deskbot: customer-service conversations with an FAQ bot and human agents."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    ctx.obj["overrides"] = {"data_dir": data_dir, "database_url": database_url}
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 8080; 0 picks a free one).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the web server: web chat, widget, APIs."""
+    settings = _settings(ctx, host=host, port=port)
+    from bot.app import init_app
+
+    async def start() -> web.Application:
+        return await init_app(settings)
+
+    def announce(_: object) -> None:
+        click.echo(f"deskbot on http://{settings.host}:{settings.port}/  (demo chat at /)")
+        click.echo(f"admin API token: {settings.admin_token}")
+
+    web.run_app(start(), host=settings.host, port=settings.port, print=announce, access_log=None)
+
+
+@main.command()
+@click.option("--user", default="shell-user", show_default=True, help="Who you are to the bot.")
+@click.pass_context
+def shell(ctx: click.Context, user: str) -> None:
+    """Chat with the bot in the terminal (reads stdin line by line when piped)."""
+    settings = _settings(ctx)
+    if "DESKBOT_LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel("WARNING")  # the conversation is the output here
+    asyncio.run(_shell(settings, user))
+
+
+async def _shell(settings: Settings, user: str) -> None:
+    import uuid
+
+    from bot.services import build_services, running
+    from channels.base import InboundMessage, InvalidMessage
+    from channels.terminal import CHANNEL, TerminalOutput
+
+    interactive = sys.stdin.isatty()
+    async with running(build_services(settings, {CHANNEL: TerminalOutput()})) as services:
+        if interactive:
+            click.echo("Chat with deskbot. Ctrl-D to quit.")
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, _read_line, interactive)
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            inbound = InboundMessage(CHANNEL, user, user, uuid.uuid4().hex, line)
+            try:
+                result = await services.engine.receive(inbound)
+            except InvalidMessage as exc:
+                click.echo(f"! {exc}", err=True)
+                continue
+            for reply in result.replies:
+                click.echo(f"bot> {reply.text}" if interactive else reply.text)
+            if not result.replies and result.state != "bot":
+                click.echo(f"[{result.state}: a person will answer]")
+
+
+def _read_line(interactive: bool) -> str | None:
+    try:
+        return input("you> ") if interactive else sys.stdin.readline() or None
+    except EOFError:
+        return None
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Create or migrate the schema."""
+    settings = _settings(ctx)
+    from bot.database import make_engine, upgrade
+
+    async def run() -> None:
+        engine = make_engine(settings.sqlalchemy_url)
+        try:
+            await upgrade(engine, revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    click.echo(f"database at {revision}")
+
+
+@contextlib.asynccontextmanager
+async def _prepared(settings: Settings) -> AsyncIterator[object]:
+    from bot.services import build_services, prepare
+
+    services = build_services(settings, {})
+    try:
+        await prepare(services)
+        yield services
+    finally:
+        await services.db.dispose()
+
+
+@main.group()
+def kb() -> None:
+    """Knowledge base: import and export FAQ intents."""
+
+
+@kb.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--replace", is_flag=True, help="Delete intents that the source does not have.")
+@click.pass_context
+def kb_import(ctx: click.Context, source: Path, replace: bool) -> None:
+    """Import deskbot YAML, CSV, a Rasa nlu.yml or a Rasa project directory."""
+    from knowledge.errors import KnowledgeError
+    from knowledge.formats import read_path
+
+    settings = _settings(ctx)
+    try:
+        intents = read_path(source)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def run() -> dict[str, int]:
+        async with _prepared(settings) as services:
+            counts = await services.knowledge.import_intents(intents, "cli", replace)  # type: ignore[attr-defined]
+            await services.nlu.sync()  # type: ignore[attr-defined]
+            return counts
+
+    counts = asyncio.run(run())
+    click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@kb.command("export")
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "csv", "rasa"]),
+    default=None,
+    help="Default: from the file extension; rasa writes a project directory.",
+)
+@click.pass_context
+def kb_export(ctx: click.Context, target: Path, fmt: str | None) -> None:
+    """Export the knowledge base."""
+    from knowledge.formats import write_path
+    from knowledge.schema import IntentData
+
+    settings = _settings(ctx)
+    fmt = fmt or (
+        "csv"
+        if target.suffix == ".csv"
+        else "yaml"
+        if target.suffix in {".yml", ".yaml"}
+        else "rasa"
+    )
+
+    async def run() -> list[IntentData]:
+        async with _prepared(settings) as services:
+            views = await services.knowledge.list()  # type: ignore[attr-defined]
+            return [IntentData(**v.model_dump(exclude={"version", "updated_by"})) for v in views]
+
+    written = write_path(asyncio.run(run()), target, fmt)
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@main.group()
+def nlu() -> None:
+    """NLU: train and try the model."""
+
+
+@nlu.command("train")
+@click.pass_context
+def nlu_train(ctx: click.Context) -> None:
+    """Train the model from the knowledge base (a no-op when nothing changed)."""
+    settings = _settings(ctx)
+
+    async def run() -> tuple[str | None, float | None]:
+        async with _prepared(settings) as services:
+            return services.nlu.version, services.nlu.last_train_seconds  # type: ignore[attr-defined]
+
+    version, seconds = asyncio.run(run())
+    took = f" in {seconds:.2f}s" if seconds is not None else " (already trained)"
+    click.echo(f"model {version} live{took}")
+
+
+@nlu.command("parse")
+@click.argument("text")
+@click.pass_context
+def nlu_parse(ctx: click.Context, text: str) -> None:
+    """Show how the live model reads TEXT."""
+    settings = _settings(ctx)
+
+    async def run() -> None:
+        async with _prepared(settings) as services:
+            result = services.nlu.parse(text)  # type: ignore[attr-defined]
+            click.echo(f"{result.intent} {result.confidence:.3f} ({result.outcome})")
+            for score in result.ranking[:5]:
+                click.echo(f"  {score.name:<28} {score.confidence:.3f}")
+
+    asyncio.run(run())

@@ -1,0 +1,438 @@
+"""The conversation engine: every inbound message and every state change goes through here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.bus import InProcessBus
+from bot.events import (
+    AGENTS_TOPIC,
+    ConversationChanged,
+    MessageCreated,
+    MessageView,
+    conversation_topic,
+)
+from bot.nlu.result import NluResult
+from bot.nlu.service import NluService
+from bot.nlu.text import detect_language
+from bot.replies import say
+from bot.states import StateConflict, transition
+from channels.base import InboundMessage, clean_text
+from escalation.rules import Action, Decision, RuleSettings, Signals, decide
+from knowledge.service import KnowledgeBase
+from models import (
+    Conversation,
+    ConversationState,
+    Customer,
+    CustomerIdentity,
+    Direction,
+    Message,
+    OutboxItem,
+    SenderKind,
+)
+from models.base import utcnow
+
+log = logging.getLogger(__name__)
+S = ConversationState
+
+
+class ConversationNotFound(LookupError):
+    status = 404
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveResult:
+    conversation_id: int
+    message_id: int
+    state: str
+    duplicate: bool = False
+    replies: list[MessageView] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What the first transaction of receive() knows when it ends."""
+
+    conversation: Conversation
+    message: Message
+    duplicate: bool
+    needs_bot: bool
+    reopened: bool = False
+
+
+class ConversationEngine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        knowledge: KnowledgeBase,
+        nlu: NluService,
+        bus: InProcessBus,
+        rules: RuleSettings,
+        max_message_chars: int,
+        outbox_ready: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._knowledge = knowledge
+        self._nlu = nlu
+        self._bus = bus
+        self._rules = rules
+        self._max_chars = max_message_chars
+        self._outbox_ready = outbox_ready
+
+    # --- customers write ---------------------------------------------------------------
+
+    async def receive(self, inbound: InboundMessage) -> ReceiveResult:
+        """Store the message exactly once; let the bot answer if (and only if) it owns the chat."""
+        text = clean_text(inbound.text, self._max_chars)
+        stored = await self._store_inbound(inbound, text)
+        conversation, message = stored.conversation, stored.message
+        if stored.reopened:
+            await self._after_commit_state(
+                conversation.id, S.BOT, S.RESOLVED, "customer wrote again"
+            )
+        if not stored.duplicate:
+            await self._announce(MessageView.of(message))
+        if not stored.needs_bot:
+            return ReceiveResult(
+                conversation.id, message.id, conversation.state, duplicate=stored.duplicate
+            )
+        replies, state = await self._bot_turn(conversation, message)
+        return ReceiveResult(conversation.id, message.id, state, stored.duplicate, replies)
+
+    async def _store_inbound(self, inbound: InboundMessage, text: str) -> _Stored:
+        for _attempt in range(3):
+            try:
+                return await self._try_store_inbound(inbound, text)
+            except IntegrityError:
+                continue  # a concurrent delivery of the same message or customer won the race
+        raise RuntimeError("could not store the message after three attempts")
+
+    async def _try_store_inbound(self, inbound: InboundMessage, text: str) -> _Stored:
+        async with self._sessions() as session:
+            existing = await session.scalar(
+                select(Message).where(
+                    Message.channel == inbound.channel, Message.external_id == inbound.external_id
+                )
+            )
+            if existing is not None:
+                conversation = await session.get_one(Conversation, existing.conversation_id)
+                # Replayed after a crash between storing and answering: answer it now.
+                unanswered = existing.handled_at is None and conversation.state == S.BOT
+                return _Stored(conversation, existing, True, unanswered)
+            customer_id = await self._customer_id(session, inbound)
+            conversation, reopened = await self._open_conversation(
+                session, inbound, customer_id, text
+            )
+            message = Message(
+                conversation_id=conversation.id,
+                channel=inbound.channel,
+                external_id=inbound.external_id,
+                direction=Direction.IN.value,
+                sender_kind=SenderKind.CUSTOMER.value,
+                text=text,
+                sent_at=inbound.sent_at,
+                meta=dict(inbound.meta),
+            )
+            needs_bot = conversation.state == S.BOT
+            if not needs_bot:
+                message.handled_at = utcnow()
+            session.add(message)
+            await session.commit()
+            return _Stored(conversation, message, False, needs_bot, reopened)
+
+    async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
+        identity = await session.scalar(
+            select(CustomerIdentity).where(
+                CustomerIdentity.channel == inbound.channel,
+                CustomerIdentity.external_user == inbound.external_user,
+            )
+        )
+        if identity is not None:
+            return identity.customer_id
+        customer = Customer(display_name=inbound.display_name or "")
+        session.add(customer)
+        await session.flush()
+        session.add(
+            CustomerIdentity(
+                customer_id=customer.id,
+                channel=inbound.channel,
+                external_user=inbound.external_user,
+            )
+        )
+        await session.flush()
+        return customer.id
+
+    async def _open_conversation(
+        self, session: AsyncSession, inbound: InboundMessage, customer_id: int, text: str
+    ) -> tuple[Conversation, bool]:
+        """The thread's latest conversation (reopened if resolved), or a new one."""
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(
+                Conversation.channel == inbound.channel,
+                Conversation.external_thread == inbound.external_thread,
+                Conversation.customer_id == customer_id,
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        if conversation is None:
+            conversation = Conversation(
+                customer_id=customer_id,
+                channel=inbound.channel,
+                external_thread=inbound.external_thread,
+                language=detect_language(text),
+            )
+            session.add(conversation)
+            await session.flush()
+            return conversation, False
+        if conversation.state != S.RESOLVED:
+            return conversation, False
+        await transition(
+            session, conversation.id, S.RESOLVED, S.BOT, fallback_streak=0, resolved_at=None
+        )
+        await session.refresh(conversation)
+        return conversation, True
+
+    # --- the bot's turn ----------------------------------------------------------------
+
+    async def _bot_turn(
+        self, conversation: Conversation, message: Message
+    ) -> tuple[list[MessageView], str]:
+        language = detect_language(message.text)
+        nlu = await asyncio.to_thread(self._nlu.parse, message.text)
+        decision = decide(Signals(nlu, conversation.fallback_streak), self._rules)
+        texts = await self._reply_texts(nlu, decision, language)
+        try:
+            replies, state = await self._commit_bot_turn(
+                conversation, message, nlu, decision, language, texts
+            )
+        except StateConflict:
+            # A person took the chat while we were thinking: the bot stays silent.
+            await self._mark_handled(message.id, nlu)
+            return [], await self._state_of(conversation.id)
+        for reply in replies:
+            await self._announce(reply)
+        if decision.action is Action.ESCALATE:
+            await self._after_commit_state(conversation.id, S.QUEUED, S.BOT, decision.reason)
+        self._outbox_ready()
+        return replies, state
+
+    async def _reply_texts(self, nlu: NluResult, decision: Decision, language: str) -> list[str]:
+        if decision.action is Action.ESCALATE:
+            return [say("handoff", language)]
+        if decision.action is Action.CLARIFY:
+            options = [
+                await self._knowledge.sample_question(score.name, language)
+                for score in nlu.ranking[:2]
+            ]
+            quoted = [f"“{o}”" for o in options if o]
+            if len(quoted) == 2:
+                return [
+                    say("clarify", language, options=say("clarify_joiner", language).join(quoted))
+                ]
+        if decision.action in (Action.ANSWER, Action.CLARIFY):
+            answer = await self._knowledge.answer(nlu.intent, language)
+            if answer:
+                return [answer]
+        return [say("fallback", language)]
+
+    async def _commit_bot_turn(
+        self,
+        conversation: Conversation,
+        message: Message,
+        nlu: NluResult,
+        decision: Decision,
+        language: str,
+        texts: list[str],
+    ) -> tuple[list[MessageView], str]:
+        async with self._sessions() as session:
+            fields: dict[str, object] = {
+                "fallback_streak": decision.fallback_streak,
+                "language": language,
+            }
+            target = S.BOT
+            if decision.action is Action.ESCALATE:
+                target = S.QUEUED
+                fields.update(
+                    escalation_reason=decision.reason,
+                    priority=decision.priority,
+                    team=decision.team,
+                    escalated_at=utcnow(),
+                )
+            await transition(session, conversation.id, S.BOT, target, **fields)
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(intent=nlu.intent, confidence=nlu.confidence, handled_at=utcnow())
+            )
+            replies = [
+                await self._add_outbound(session, conversation, text, SenderKind.BOT, None)
+                for text in texts
+            ]
+            await session.commit()
+        return [MessageView.of(r) for r in replies], target.value
+
+    async def _add_outbound(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        text: str,
+        sender: SenderKind,
+        agent_id: int | None,
+    ) -> Message:
+        """A reply and its outbox row, in the caller's transaction."""
+        customer_identity = await session.scalar(
+            select(CustomerIdentity.external_user).where(
+                CustomerIdentity.customer_id == conversation.customer_id,
+                CustomerIdentity.channel == conversation.channel,
+            )
+        )
+        reply = Message(
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            direction=Direction.OUT.value,
+            sender_kind=sender.value,
+            agent_id=agent_id,
+            text=text,
+        )
+        session.add(reply)
+        await session.flush()
+        session.add(
+            OutboxItem(
+                message_id=reply.id,
+                channel=conversation.channel,
+                external_user=customer_identity or "",
+                external_thread=conversation.external_thread,
+            )
+        )
+        return reply
+
+    async def _mark_handled(self, message_id: int, nlu: NluResult) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(intent=nlu.intent, confidence=nlu.confidence, handled_at=utcnow())
+            )
+            await session.commit()
+
+    # --- agents act --------------------------------------------------------------------
+
+    async def claim(self, conversation_id: int, agent_id: int) -> None:
+        """Take the chat over. Exactly one agent wins; the bot is silent from the commit on."""
+        async with self._sessions() as session:
+            previous = await self._state_in(session, conversation_id)
+            await transition(
+                session,
+                conversation_id,
+                frozenset({S.BOT, S.QUEUED}),
+                S.AGENT,
+                assigned_agent_id=agent_id,
+            )
+            await session.commit()
+        await self._after_commit_state(
+            conversation_id, S.AGENT, previous, f"claimed by agent {agent_id}"
+        )
+
+    async def agent_reply(self, conversation_id: int, agent_id: int, text: str) -> MessageView:
+        text = clean_text(text, self._max_chars)
+        async with self._sessions() as session:
+            conversation = await self._owned(session, conversation_id, agent_id)
+            reply = await self._add_outbound(
+                session, conversation, text, SenderKind.AGENT, agent_id
+            )
+            if conversation.first_human_response_at is None:
+                conversation.first_human_response_at = utcnow()
+            await session.commit()
+            view = MessageView.of(reply)
+        await self._announce(view)
+        self._outbox_ready()
+        return view
+
+    async def hand_back(self, conversation_id: int, agent_id: int) -> MessageView:
+        async with self._sessions() as session:
+            conversation = await self._owned(session, conversation_id, agent_id)
+            await transition(
+                session, conversation_id, S.AGENT, S.BOT, assigned_agent_id=None, fallback_streak=0
+            )
+            reply = await self._add_outbound(
+                session,
+                conversation,
+                say("handback", conversation.language),
+                SenderKind.SYSTEM,
+                None,
+            )
+            await session.commit()
+            view = MessageView.of(reply)
+        await self._announce(view)
+        await self._after_commit_state(
+            conversation_id, S.BOT, S.AGENT, f"handed back by agent {agent_id}"
+        )
+        self._outbox_ready()
+        return view
+
+    async def resolve(self, conversation_id: int, actor: str) -> None:
+        async with self._sessions() as session:
+            previous = await self._state_in(session, conversation_id)
+            await transition(
+                session,
+                conversation_id,
+                frozenset({S.BOT, S.QUEUED, S.AGENT}),
+                S.RESOLVED,
+                resolved_at=utcnow(),
+            )
+            await session.commit()
+        await self._after_commit_state(
+            conversation_id, S.RESOLVED, previous, f"resolved by {actor}"
+        )
+
+    async def _owned(
+        self, session: AsyncSession, conversation_id: int, agent_id: int
+    ) -> Conversation:
+        conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+        if conversation is None:
+            raise ConversationNotFound(f"no conversation {conversation_id}")
+        if conversation.state != S.AGENT or conversation.assigned_agent_id != agent_id:
+            raise StateConflict(
+                f"conversation {conversation_id} is not assigned to agent {agent_id}"
+            )
+        return conversation
+
+    async def _state_in(self, session: AsyncSession, conversation_id: int) -> ConversationState:
+        state = await session.scalar(
+            select(Conversation.state).where(Conversation.id == conversation_id)
+        )
+        if state is None:
+            raise ConversationNotFound(f"no conversation {conversation_id}")
+        return S(state)
+
+    async def _state_of(self, conversation_id: int) -> str:
+        async with self._sessions() as session:
+            return (await self._state_in(session, conversation_id)).value
+
+    # --- announcements -----------------------------------------------------------------
+
+    async def _announce(self, view: MessageView) -> None:
+        event = MessageCreated(message=view)
+        await self._bus.publish(conversation_topic(view.conversation_id), event)
+        await self._bus.publish(AGENTS_TOPIC, event)
+
+    async def _after_commit_state(
+        self,
+        conversation_id: int,
+        state: ConversationState,
+        previous: ConversationState,
+        reason: str | None,
+    ) -> None:
+        event = ConversationChanged(conversation_id, state.value, previous.value, reason)
+        log.info("conversation state changed", extra=event.to_json())
+        await self._bus.publish(conversation_topic(conversation_id), event)
+        await self._bus.publish(AGENTS_TOPIC, event)

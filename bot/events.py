@@ -1,0 +1,99 @@
+"""Domain events: named facts the engine and knowledge base announce on the bus."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+from models import Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A message as sockets and APIs show it."""
+
+    id: int
+    conversation_id: int
+    direction: str
+    sender_kind: str
+    text: str
+    intent: str | None
+    confidence: float | None
+    created_at: str
+
+    @classmethod
+    def of(cls, message: Message) -> MessageView:
+        created: datetime = message.created_at
+        return cls(
+            id=message.id,
+            conversation_id=message.conversation_id,
+            direction=message.direction,
+            sender_kind=message.sender_kind,
+            text=message.text,
+            intent=message.intent,
+            confidence=message.confidence,
+            created_at=created.isoformat(),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: ClassVar[str] = "event"
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key, value in data.items():
+            if isinstance(value, MessageView):
+                data[key] = value.to_json()
+        return {"type": self.name, **data}
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeChanged(Event):
+    name: ClassVar[str] = "kb_changed"
+    intent: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCreated(Event):
+    name: ClassVar[str] = "message_created"
+    message: MessageView
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChanged(Event):
+    name: ClassVar[str] = "conversation_changed"
+    conversation_id: int
+    state: str
+    previous_state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelivered(Event):
+    """An outbound message handed to its channel for one customer thread."""
+
+    name: ClassVar[str] = "message_delivered"
+    channel: str
+    external_thread: str
+    message: MessageView
+
+
+def kb_topic() -> str:
+    return "kb"
+
+
+def conversation_topic(conversation_id: int) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def thread_topic(channel: str, external_thread: str) -> str:
+    return f"thread:{channel}:{external_thread}"
+
+
+AGENTS_TOPIC = "agents"

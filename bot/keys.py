@@ -1,0 +1,23 @@
+"""Typed keys for what the aiohttp application holds (no module-level singletons)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.api.openapi import ApiSpec
+from bot.bus import InProcessBus
+from bot.engine import ConversationEngine
+from bot.nlu.service import NluService
+from bot.outbox import Dispatcher
+from bot.settings import Settings
+from knowledge.service import KnowledgeBase
+
+SETTINGS = web.AppKey("settings", Settings)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+BUS = web.AppKey("bus", InProcessBus)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+NLU = web.AppKey("nlu", NluService)
+ENGINE = web.AppKey("engine", ConversationEngine)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+SPEC = web.AppKey("spec", ApiSpec)

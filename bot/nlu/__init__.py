@@ -1,0 +1,1 @@
+"""Natural-language understanding: the engine interface, the local engine and model management."""

@@ -1,0 +1,73 @@
+"""The NLU the server uses: the live model, parsing, and retraining with a hot swap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.nlu.local import ENGINE_NAME, LocalNluModel, TrainingExample, training_fingerprint
+from bot.nlu.result import FallbackRule, NluResult
+from bot.nlu.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+ExampleSource = Callable[[], Awaitable[list[TrainingExample]]]
+
+
+class NluNotReady(RuntimeError):
+    """No model has been trained or loaded yet."""
+
+
+class NluService:
+    """Owns the live model. Parsing reads one reference; retraining replaces it whole."""
+
+    def __init__(self, store: ModelStore, rule: FallbackRule, examples: ExampleSource) -> None:
+        self._store = store
+        self._rule = rule
+        self._examples = examples
+        self._model: LocalNluModel | None = None
+        self._lock = asyncio.Lock()
+        self.last_train_seconds: float | None = None
+
+    @property
+    def version(self) -> str | None:
+        return self._model.version if self._model else None
+
+    @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    def parse(self, text: str) -> NluResult:
+        model = self._model
+        if model is None:
+            raise NluNotReady("the NLU model is not trained yet")
+        return self._rule.apply(model.rank(text), ENGINE_NAME, model.version)
+
+    def parse_many(self, texts: Sequence[str]) -> list[NluResult]:
+        model = self._model
+        if model is None:
+            raise NluNotReady("the NLU model is not trained yet")
+        return [self._rule.apply(r, ENGINE_NAME, model.version) for r in model.rank_many(texts)]
+
+    async def sync(self) -> bool:
+        """Make the live model match the knowledge base; True when a new model went live."""
+        async with self._lock:
+            examples = await self._examples()
+            version = training_fingerprint(examples)
+            if self._model is not None and self._model.version == version:
+                return False
+            model = self._store.load(version)
+            if model is None:
+                model = await asyncio.to_thread(self._train_and_save, examples)
+            self._model = model
+            log.info("nlu model live", extra={"version": version, "examples": len(examples)})
+            return True
+
+    def _train_and_save(self, examples: list[TrainingExample]) -> LocalNluModel:
+        started = time.perf_counter()
+        model = LocalNluModel.train(examples)
+        self.last_train_seconds = time.perf_counter() - started
+        self._store.save(model)
+        return model

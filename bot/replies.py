@@ -1,0 +1,30 @@
+"""What the bot itself says when it is not quoting the knowledge base, per language."""
+
+from __future__ import annotations
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "fallback": {
+        "en": "Sorry, I didn't quite get that. Could you say it another way? "
+        "You can also type 'agent' to reach a person.",
+        "zh": "抱歉，我没有理解您的意思。能换个说法吗？您也可以输入“人工”联系客服。",
+    },
+    "clarify": {
+        "en": "Did you mean: {options}? Please tell me which one.",
+        "zh": "您是想问：{options}？请告诉我是哪一个。",
+    },
+    "clarify_joiner": {"en": " or ", "zh": " 还是 "},
+    "handoff": {
+        "en": "I'm passing you to a person on our team. Please stay here: they'll reply in "
+        "this chat.",
+        "zh": "正在为您转接人工客服，请稍候，客服会在此会话中回复您。",
+    },
+    "handback": {
+        "en": "You're back with the assistant. Ask me anything, or type 'agent' for a person.",
+        "zh": "您已回到智能助手。有问题随时问我，或输入“人工”联系客服。",
+    },
+}
+
+
+def say(key: str, language: str, **values: str) -> str:
+    variants = TEMPLATES[key]
+    return variants.get(language, variants["en"]).format(**values)

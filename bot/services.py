@@ -1,0 +1,120 @@
+"""Wiring: build the service objects of one deskbot instance from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.bus import InProcessBus
+from bot.database import make_engine, make_sessionmaker, upgrade
+from bot.engine import ConversationEngine
+from bot.events import kb_topic
+from bot.nlu.result import FallbackRule
+from bot.nlu.service import NluService
+from bot.nlu.store import ModelStore
+from bot.outbox import Dispatcher, RetryPolicy
+from bot.settings import Settings
+from channels.base import OutputChannel
+from escalation.rules import RuleSettings
+from knowledge.demo import demo_intents
+from knowledge.service import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+RETRAIN_DEBOUNCE_S = 0.3
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: InProcessBus
+    knowledge: KnowledgeBase
+    nlu: NluService
+    engine: ConversationEngine
+    dispatcher: Dispatcher
+
+
+def build_services(settings: Settings, channels: dict[str, OutputChannel]) -> Services:
+    db = make_engine(settings.sqlalchemy_url)
+    sessions = make_sessionmaker(db)
+    bus = InProcessBus()
+    knowledge = KnowledgeBase(sessions, bus)
+    nlu = NluService(
+        ModelStore(settings.data_dir / "nlu" / "local"),
+        FallbackRule(settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold),
+        knowledge.training_examples,
+    )
+    dispatcher = Dispatcher(
+        sessions,
+        channels,
+        RetryPolicy(
+            settings.outbox_max_attempts, settings.outbox_base_delay_s, settings.outbox_max_delay_s
+        ),
+        settings.outbox_poll_interval_s,
+    )
+    engine = ConversationEngine(
+        sessions,
+        knowledge,
+        nlu,
+        bus,
+        RuleSettings(settings.fallback_streak_to_escalate),
+        settings.max_message_chars,
+        outbox_ready=dispatcher.wake,
+    )
+    return Services(settings, db, sessions, bus, knowledge, nlu, engine, dispatcher)
+
+
+async def prepare(services: Services) -> None:
+    """First use from an empty directory: schema, demo knowledge base, trained model."""
+    await upgrade(services.db)
+    if services.settings.load_demo_kb and await services.knowledge.count() == 0:
+        counts = await services.knowledge.import_intents(demo_intents(), actor="demo-loader")
+        log.info("demo knowledge base loaded", extra={"kb_import": counts})
+    await services.nlu.sync()
+
+
+@contextlib.asynccontextmanager
+async def retrain_on_change(services: Services) -> AsyncIterator[None]:
+    """Keep the live model in step with the knowledge base, without a restart."""
+
+    async def watch() -> None:
+        with services.bus.subscribe(kb_topic()) as changes:
+            while True:
+                await changes.queue.get()
+                await asyncio.sleep(RETRAIN_DEBOUNCE_S)  # one retrain for a burst of edits
+                while not changes.queue.empty():
+                    changes.queue.get_nowait()
+                try:
+                    await services.nlu.sync()
+                except Exception:
+                    log.exception("retraining failed; the previous model stays live")
+
+    task = asyncio.create_task(watch(), name="nlu-retrain")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def running(services: Services) -> AsyncIterator[Services]:
+    """Prepared services with their background tasks, torn down on exit."""
+    await prepare(services)
+    dispatcher_task = asyncio.create_task(services.dispatcher.run(), name="outbox")
+    try:
+        async with retrain_on_change(services):
+            yield services
+    finally:
+        dispatcher_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher_task
+        await services.db.dispose()

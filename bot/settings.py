@@ -1,0 +1,145 @@
+"""One typed settings object, read from defaults, a TOML config file and environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot work; raised at start with a message a person can act on."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DESKBOT_", extra="forbid", frozen=True)
+
+    data_dir: Path = Path("var")
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "DESKBOT_DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL; empty means a SQLite file in data_dir.",
+    )
+    redis_url: str = Field(
+        default="", validation_alias=AliasChoices("REDIS_URL", "DESKBOT_REDIS_URL", "redis_url")
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    secret_key: str = Field(default="", description="Signs visitor tokens; generated if empty.")
+    admin_token: str = Field(default="", description="Bearer token for admin APIs; generated.")
+    company_name: str = "Acme Cloud"
+    nlu_engine: str = "local"
+    nlu_fallback_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    nlu_ambiguity_threshold: float = Field(default=0.1, ge=0.0, le=1.0)
+    fallback_streak_to_escalate: int = Field(default=2, ge=1)
+    max_message_chars: int = Field(default=4000, ge=1)
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    visitor_token_max_age_s: int = Field(default=30 * 24 * 3600, ge=60)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_base_delay_s: float = Field(default=0.5, gt=0)
+    outbox_max_delay_s: float = Field(default=300.0, gt=0)
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    load_demo_kb: bool = True
+    log_json: bool | None = None
+    log_level: str = "INFO"
+
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("nlu_engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value not in {"local"}:
+            raise ValueError(f"unknown NLU engine {value!r}; choose 'local'")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get("path")
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return _async_driver_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'deskbot.db').resolve()}"
+
+
+_CONFIG_FILE: dict[str, Path] = {}
+
+
+def _async_driver_url(url: str) -> str:
+    """Accept the URLs people paste (postgres://, postgresql://) and pick the async driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings (overrides > env > config file > defaults), then fill generated secrets."""
+    from pydantic import ValidationError
+
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"config file {config_file} does not exist")
+    _CONFIG_FILE.clear()
+    if config_file is not None:
+        _CONFIG_FILE["path"] = config_file
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+    finally:
+        _CONFIG_FILE.clear()
+    return _with_secrets(settings)
+
+
+def _with_secrets(settings: Settings) -> Settings:
+    """Secrets not configured are generated once and kept in the data directory."""
+    updates: dict[str, str] = {}
+    for field in ("secret_key", "admin_token"):
+        if not getattr(settings, field):
+            updates[field] = _stored_secret(settings.data_dir, field)
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _stored_secret(data_dir: Path, name: str) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"{name}.txt"
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value

@@ -1,0 +1,138 @@
+/* deskbot web-chat widget. Embed with one tag:
+ *   <script src="https://support.example.com/webchat/widget.js" data-title="Help" defer></script>
+ * Everything the customer or an agent wrote is inserted with textContent, never as HTML. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var base = new URL(script.src, location.href).origin;
+  var title = script.getAttribute("data-title") || "Chat with us";
+  var openAtStart = script.getAttribute("data-open") === "true";
+  var storageKey = "deskbot.token." + base;
+  var token = null, socket = null, retry = 0, seen = {}, pending = {};
+
+  var css = "#deskbot-launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;" +
+    "border-radius:28px;padding:14px 20px;background:#2563eb;color:#fff;font:600 15px system-ui;" +
+    "cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.2)}" +
+    "#deskbot-panel{position:fixed;right:20px;bottom:80px;z-index:2147483000;width:min(370px,calc(100vw - 24px));" +
+    "height:min(540px,calc(100vh - 110px));display:none;flex-direction:column;background:#fff;border-radius:12px;" +
+    "box-shadow:0 8px 30px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;overflow:hidden}" +
+    "#deskbot-panel.open{display:flex}#deskbot-head{background:#2563eb;color:#fff;padding:12px 14px;font-weight:600;" +
+    "display:flex;justify-content:space-between}#deskbot-status{font-weight:400;font-size:12px;opacity:.85}" +
+    "#deskbot-log{flex:1;overflow-y:auto;padding:12px;background:#f8fafc}" +
+    ".deskbot-msg{max-width:82%;margin:6px 0;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}" +
+    ".deskbot-in{margin-left:auto;background:#2563eb;color:#fff;border-bottom-right-radius:3px}" +
+    ".deskbot-out{background:#e2e8f0;color:#0f172a;border-bottom-left-radius:3px}" +
+    ".deskbot-agent{background:#dcfce7}.deskbot-system{background:#fef9c3;font-size:13px}" +
+    ".deskbot-who{display:block;font-size:11px;opacity:.7;margin-bottom:2px}" +
+    "#deskbot-form{display:flex;border-top:1px solid #e2e8f0}#deskbot-input{flex:1;border:0;padding:12px;font:inherit;outline:none}" +
+    "#deskbot-send{border:0;background:#2563eb;color:#fff;padding:0 16px;font:600 14px system-ui;cursor:pointer}";
+  var style = document.createElement("style");
+  style.textContent = css;
+  document.head.appendChild(style);
+
+  var launcher = el("button", {id: "deskbot-launcher", type: "button"}, title);
+  var panel = el("div", {id: "deskbot-panel", role: "dialog", "aria-label": title});
+  var head = el("div", {id: "deskbot-head"});
+  head.appendChild(el("span", {}, title));
+  var status = el("span", {id: "deskbot-status"}, "connecting…");
+  head.appendChild(status);
+  var log = el("div", {id: "deskbot-log", "aria-live": "polite"});
+  var form = el("form", {id: "deskbot-form"});
+  var input = el("input", {id: "deskbot-input", autocomplete: "off", maxlength: "4000",
+    placeholder: "Type your question…", "aria-label": "Message"});
+  var send = el("button", {id: "deskbot-send", type: "submit"}, "Send");
+  form.appendChild(input); form.appendChild(send);
+  panel.appendChild(head); panel.appendChild(log); panel.appendChild(form);
+  document.body.appendChild(panel); document.body.appendChild(launcher);
+
+  launcher.addEventListener("click", function () {
+    panel.classList.toggle("open");
+    if (panel.classList.contains("open")) input.focus();
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    var id = uid();
+    pending[id] = text;
+    show({id: "local-" + id, direction: "in", sender_kind: "customer", text: text});
+    input.value = "";
+    transmit(id, text);
+  });
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text) node.textContent = text;
+    return node;
+  }
+  function uid() {
+    return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/[^A-Za-z0-9_-]/g, "");
+  }
+  function show(m) {
+    if (seen[m.id]) return;
+    seen[m.id] = true;
+    var kind = m.direction === "in" ? "deskbot-in" : "deskbot-out deskbot-" + m.sender_kind;
+    var bubble = el("div", {"class": "deskbot-msg " + kind, "data-sender": m.sender_kind});
+    if (m.direction !== "in" && m.sender_kind === "agent") bubble.appendChild(el("span", {"class": "deskbot-who"}, "Support team"));
+    bubble.appendChild(document.createTextNode(m.text));
+    log.appendChild(bubble);
+    log.scrollTop = log.scrollHeight;
+  }
+  function transmit(id, text) {
+    if (socket && socket.readyState === 1) {
+      socket.send(JSON.stringify({type: "message", text: text, client_message_id: id}));
+    }
+  }
+  function session() {
+    token = localStorage.getItem(storageKey);
+    if (!token) return newSession();
+    // A stored token may have expired or been signed with an older key: check it first.
+    return fetch(base + "/webchat/messages?after=" + Number.MAX_SAFE_INTEGER,
+                 {headers: {Authorization: "Bearer " + token}})
+      .then(function (r) {
+        if (r.status === 401) { localStorage.removeItem(storageKey); return newSession(); }
+        return token;
+      });
+  }
+  function newSession() {
+    return fetch(base + "/webchat/sessions", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"})
+      .then(function (r) { if (!r.ok) throw new Error("session " + r.status); return r.json(); })
+      .then(function (body) { token = body.token; localStorage.setItem(storageKey, token); return token; });
+  }
+  function connect() {
+    session().then(function (t) {
+      var url = base.replace(/^http/, "ws") + "/webchat/ws?token=" + encodeURIComponent(t);
+      socket = new WebSocket(url);
+      socket.onopen = function () {
+        retry = 0; status.textContent = "online";
+        Object.keys(pending).forEach(function (id) { transmit(id, pending[id]); });
+      };
+      socket.onmessage = function (event) {
+        var frame = JSON.parse(event.data);
+        if (frame.type === "history") {
+          frame.messages.forEach(function (m) { if (m.direction !== "in" || !isPendingEcho(m)) show(m); });
+        } else if (frame.type === "message") {
+          show(frame.message);
+        } else if (frame.type === "ack") {
+          delete pending[frame.client_message_id];
+          seen[frame.message_id] = true;
+        } else if (frame.type === "error") {
+          show({id: "err-" + uid(), direction: "out", sender_kind: "system", text: frame.error});
+        }
+      };
+      socket.onclose = function (event) {
+        status.textContent = "reconnecting…";
+        setTimeout(connect, Math.min(30000, 500 * Math.pow(2, retry++)));
+      };
+    }).catch(function () {
+      status.textContent = "offline";
+      setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, retry++)));
+    });
+  }
+  function isPendingEcho(m) {
+    return Object.keys(pending).some(function (id) { return pending[id] === m.text; });
+  }
+  if (openAtStart) panel.classList.add("open");
+  connect();
+})();

@@ -1,0 +1,296 @@
+"""Web chat: JSON endpoints, a WebSocket, the embeddable widget, and outbound delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from importlib import resources
+from typing import Annotated, Any
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy import select
+
+from bot import keys
+from bot.api.body import read_model
+from bot.api.errors import BadRequest
+from bot.api.openapi import ApiSpec
+from bot.bus import InProcessBus
+from bot.events import MessageDelivered, MessageView, thread_topic
+from channels.base import DeliveryTarget, InboundMessage, InvalidMessage, OutboundText
+from channels.visitor_tokens import TokenRejected, Visitor, VisitorTokens
+from models import Conversation, Message
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "webchat"
+PREFIX = "/webchat"
+HISTORY_LIMIT = 200
+TOKENS = web.AppKey("visitor_tokens", VisitorTokens)
+
+ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+class SessionResponse(BaseModel):
+    token: str
+    visitor_id: str
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(description="What the customer wrote.")
+    client_message_id: ClientId | None = Field(
+        default=None, description="Set by the client; a resend with the same id is ignored."
+    )
+
+
+class MessageOut(BaseModel):
+    id: int
+    conversation_id: int
+    direction: str
+    sender_kind: str
+    text: str
+    intent: str | None
+    confidence: float | None
+    created_at: str
+
+
+class SendResponse(BaseModel):
+    conversation_id: int
+    message_id: int
+    duplicate: bool
+    state: str
+    replies: list[MessageOut]
+
+
+class HistoryResponse(BaseModel):
+    state: str | None
+    messages: list[MessageOut]
+
+
+class WebchatOutput:
+    """Delivery to a web-chat visitor: announce on the thread's topic, where sockets listen."""
+
+    name = CHANNEL
+
+    def __init__(self, bus: InProcessBus) -> None:
+        self._bus = bus
+
+    async def send_text(self, target: DeliveryTarget, message: OutboundText) -> None:
+        view = MessageView(
+            id=message.message_id,
+            conversation_id=message.conversation_id,
+            direction="out",
+            sender_kind=message.sender_kind,
+            text=message.text,
+            intent=None,
+            confidence=None,
+            created_at=message.created_at.isoformat(),
+        )
+        await self._bus.publish(
+            thread_topic(CHANNEL, target.external_thread),
+            MessageDelivered(CHANNEL, target.external_thread, view),
+        )
+
+
+def _visitor(request: web.Request, token: str | None) -> Visitor:
+    if not token:
+        raise BadRequest("visitor token missing (Authorization: Bearer …)", status=401)
+    try:
+        return request.app[TOKENS].verify(token)
+    except TokenRejected as exc:
+        raise BadRequest(str(exc), status=401) from None
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _inbound(visitor: Visitor, text: str, client_id: str | None) -> InboundMessage:
+    return InboundMessage(
+        channel=CHANNEL,
+        external_user=visitor.visitor_id,
+        external_thread=visitor.thread_id,
+        # Namespaced by visitor: one visitor's ids can never collide with another's.
+        external_id=f"{visitor.visitor_id}:{client_id or uuid.uuid4().hex}",
+        text=text,
+    )
+
+
+async def _history(request: web.Request, visitor: Visitor, after: int = 0) -> HistoryResponse:
+    async with request.config_dict[keys.SESSIONS]() as session:
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(
+                Conversation.channel == CHANNEL, Conversation.external_thread == visitor.thread_id
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        if conversation is None:
+            return HistoryResponse(state=None, messages=[])
+        rows = (
+            await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation.id, Message.id > after)
+                .order_by(Message.id.desc())
+                .limit(HISTORY_LIMIT)
+            )
+        ).all()
+    messages = [MessageOut(**MessageView.of(m).to_json()) for m in reversed(rows)]
+    return HistoryResponse(state=conversation.state, messages=messages)
+
+
+def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
+    routes = web.RouteTableDef()
+    api = _api(spec, routes)
+
+    @api(
+        "POST",
+        "/sessions",
+        "Start a web-chat session",
+        body=SessionRequest,
+        response=SessionResponse,
+    )
+    async def create_session(request: web.Request) -> web.Response:
+        body = await read_model(request, SessionRequest) if request.can_read_body else None
+        visitor_id = uuid.uuid4().hex
+        token = tokens.issue(Visitor(visitor_id, visitor_id))
+        log.info(
+            "webchat session", extra={"visitor": visitor_id, "named": bool(body and body.name)}
+        )
+        return web.json_response(SessionResponse(token=token, visitor_id=visitor_id).model_dump())
+
+    @api(
+        "POST",
+        "/messages",
+        "Send a customer message; the bot's replies come back in the answer",
+        body=SendRequest,
+        response=SendResponse,
+        auth="visitorToken",
+    )
+    async def send(request: web.Request) -> web.Response:
+        visitor = _visitor(request, _bearer(request))
+        body = await read_model(request, SendRequest)
+        result = await request.config_dict[keys.ENGINE].receive(
+            _inbound(visitor, body.text, body.client_message_id)
+        )
+        response = SendResponse(
+            conversation_id=result.conversation_id,
+            message_id=result.message_id,
+            duplicate=result.duplicate,
+            state=result.state,
+            replies=[MessageOut(**r.to_json()) for r in result.replies],
+        )
+        return web.json_response(response.model_dump())
+
+    @api(
+        "GET",
+        "/messages",
+        "This visitor's conversation so far",
+        response=HistoryResponse,
+        auth="visitorToken",
+        query=(("after", "integer"),),
+    )
+    async def history(request: web.Request) -> web.Response:
+        visitor = _visitor(request, _bearer(request))
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            raise BadRequest("'after' must be a message id (an integer)") from None
+        return web.json_response((await _history(request, visitor, after)).model_dump())
+
+    @routes.get("/ws")
+    async def socket(request: web.Request) -> web.StreamResponse:
+        return await _socket(request)
+
+    @routes.get("/widget.js")
+    async def widget(request: web.Request) -> web.Response:
+        return web.Response(
+            text=static_text("widget.js"),
+            content_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    app = web.Application()
+    app[TOKENS] = tokens
+    app.add_routes(routes)
+    return app
+
+
+def _api(spec: ApiSpec, routes: web.RouteTableDef):  # type: ignore[no-untyped-def]
+    def declare(method: str, path: str, summary: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        return spec.route(
+            routes, method, path, summary=summary, tag="webchat", prefix=PREFIX, **kwargs
+        )
+
+    return declare
+
+
+def static_text(name: str) -> str:
+    return resources.files("bot").joinpath(f"web/static/{name}").read_text(encoding="utf-8")
+
+
+async def _socket(request: web.Request) -> web.StreamResponse:
+    """Token in the query (browsers cannot set headers on a WebSocket); checked before upgrade."""
+    visitor = _visitor(request, request.query.get("token"))
+    settings = request.config_dict[keys.SETTINGS]
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_request_bytes)
+    await ws.prepare(request)
+    bus = request.config_dict[keys.BUS]
+    with bus.subscribe(thread_topic(CHANNEL, visitor.thread_id)) as deliveries:
+        await ws.send_json({"type": "history", **(await _history(request, visitor)).model_dump()})
+        pusher = asyncio.create_task(_push(ws, deliveries.queue))
+        try:
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    await ws.send_json(await _on_frame(request, visitor, frame.data))
+                elif frame.type == WSMsgType.BINARY:
+                    await ws.send_json({"type": "error", "error": "send JSON text frames"})
+        finally:
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+    return ws
+
+
+async def _push(ws: web.WebSocketResponse, queue: asyncio.Queue[Any]) -> None:
+    while not ws.closed:
+        event = await queue.get()
+        if isinstance(event, MessageDelivered):
+            await ws.send_json({"type": "message", "message": event.message.to_json()})
+
+
+async def _on_frame(request: web.Request, visitor: Visitor, data: str) -> dict[str, Any]:
+    """Handle one client frame; bad frames get an error frame and the socket stays open."""
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError:
+        return {"type": "error", "error": "frames must be JSON objects"}
+    if not isinstance(payload, dict) or payload.get("type") != "message":
+        return {"type": "error", "error": 'expected {"type": "message", "text": …}'}
+    try:
+        body = SendRequest.model_validate({k: v for k, v in payload.items() if k != "type"})
+        result = await request.config_dict[keys.ENGINE].receive(
+            _inbound(visitor, body.text, body.client_message_id)
+        )
+    except ValidationError as exc:
+        return {"type": "error", "error": exc.errors()[0]["msg"]}
+    except InvalidMessage as exc:
+        return {"type": "error", "error": str(exc)}
+    return {
+        "type": "ack",
+        "client_message_id": body.client_message_id,
+        "message_id": result.message_id,
+        "duplicate": result.duplicate,
+        "state": result.state,
+    }

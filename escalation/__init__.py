@@ -1,0 +1,1 @@
+"""Escalation: when and why a conversation goes to a person."""

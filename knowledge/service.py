@@ -1,0 +1,190 @@
+"""The knowledge base as a service: FAQ intents CRUD, answers, training data, audit."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.bus import InProcessBus
+from bot.events import KnowledgeChanged, kb_topic
+from bot.nlu.local import TrainingExample
+from knowledge.errors import IntentExists, IntentNotFound, VersionConflict
+from knowledge.schema import IntentData, IntentPatch, IntentView
+from models import AuditEntry, FaqIntent
+
+DEFAULT_LANGUAGE = "en"
+
+
+def _view(row: FaqIntent) -> IntentView:
+    return IntentView(
+        name=row.name,
+        category=row.category,
+        examples=row.examples,
+        answers=row.answers,
+        enabled=row.enabled,
+        version=row.version,
+        updated_by=row.updated_by,
+    )
+
+
+class KnowledgeBase:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: InProcessBus) -> None:
+        self._sessions = sessions
+        self._bus = bus
+
+    async def list(self, query: str | None = None, category: str | None = None) -> list[IntentView]:
+        statement = select(FaqIntent).order_by(FaqIntent.name)
+        if category:
+            statement = statement.where(FaqIntent.category == category)
+        if query:
+            pattern = f"%{query.lower()}%"
+            statement = statement.where(
+                or_(
+                    func.lower(FaqIntent.name).like(pattern),
+                    func.lower(cast(FaqIntent.examples, Text)).like(pattern),
+                    func.lower(cast(FaqIntent.answers, Text)).like(pattern),
+                )
+            )
+        async with self._sessions() as session:
+            return [_view(row) for row in (await session.scalars(statement)).all()]
+
+    async def get(self, name: str) -> IntentView:
+        async with self._sessions() as session:
+            return _view(await self._row(session, name))
+
+    async def count(self) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count(FaqIntent.id))) or 0)
+
+    async def create(self, data: IntentData, actor: str) -> IntentView:
+        async with self._sessions() as session:
+            row = FaqIntent(**data.model_dump(), updated_by=actor)
+            session.add(row)
+            _audit(session, actor, "create", data.name, data.model_dump())
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise IntentExists(f"intent {data.name!r} already exists") from None
+            view = _view(row)
+        await self._changed(data.name, "create")
+        return view
+
+    async def update(
+        self, name: str, patch: IntentPatch, actor: str, expected_version: int | None = None
+    ) -> IntentView:
+        changes = patch.model_dump(exclude_none=True)
+        async with self._sessions() as session:
+            row = await self._row(session, name, for_update=True)
+            if expected_version is not None and row.version != expected_version:
+                raise VersionConflict(
+                    f"intent {name!r} is at version {row.version}, not {expected_version}; "
+                    "reload it and apply your change again"
+                )
+            for key, value in changes.items():
+                setattr(row, key, value)
+            row.version += 1
+            row.updated_by = actor
+            _audit(session, actor, "update", name, changes)
+            await session.commit()
+            view = _view(row)
+        await self._changed(name, "update")
+        return view
+
+    async def delete(self, name: str, actor: str) -> None:
+        async with self._sessions() as session:
+            row = await self._row(session, name, for_update=True)
+            _audit(session, actor, "delete", name, {"version": row.version})
+            await session.delete(row)
+            await session.commit()
+        await self._changed(name, "delete")
+
+    async def import_intents(
+        self, intents: Sequence[IntentData], actor: str, replace: bool = False
+    ) -> dict[str, int]:
+        """Create or overwrite the given intents in one transaction; `replace` drops the rest."""
+        counts = {"created": 0, "updated": 0, "deleted": 0}
+        names = {i.name for i in intents}
+        async with self._sessions() as session:
+            existing = {r.name: r for r in (await session.scalars(select(FaqIntent))).all()}
+            for data in intents:
+                row = existing.get(data.name)
+                if row is None:
+                    session.add(FaqIntent(**data.model_dump(), updated_by=actor))
+                    counts["created"] += 1
+                elif _view(row).model_dump(exclude={"version", "updated_by"}) != data.model_dump():
+                    for key, value in data.model_dump().items():
+                        setattr(row, key, value)
+                    row.version += 1
+                    row.updated_by = actor
+                    counts["updated"] += 1
+            if replace:
+                for name, row in existing.items():
+                    if name not in names:
+                        await session.delete(row)
+                        counts["deleted"] += 1
+            _audit(session, actor, "import", "*", {**counts, "replace": replace})
+            await session.commit()
+        if any(counts.values()):
+            await self._changed("*", "import")
+        return counts
+
+    async def training_examples(self) -> list[TrainingExample]:
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(FaqIntent).where(FaqIntent.enabled))).all()
+        return [
+            TrainingExample(text, row.name)
+            for row in rows
+            for texts in row.examples.values()
+            for text in texts
+        ]
+
+    async def answer(
+        self, intent: str, language: str, rng: random.Random | None = None
+    ) -> str | None:
+        """One of the intent's answers in `language` (English, then any, when missing)."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(FaqIntent).where(FaqIntent.name == intent, FaqIntent.enabled)
+            )
+        if row is None:
+            return None
+        answers = row.answers.get(language) or row.answers.get(DEFAULT_LANGUAGE)
+        if not answers:
+            answers = next(iter(row.answers.values()), [])
+        if not answers:
+            return None
+        return (rng or random).choice(answers)
+
+    async def sample_question(self, intent: str, language: str) -> str | None:
+        """The intent's first example in `language`: how the bot names it when it asks back."""
+        async with self._sessions() as session:
+            row = await session.scalar(select(FaqIntent).where(FaqIntent.name == intent))
+        if row is None:
+            return None
+        examples = row.examples.get(language) or row.examples.get(DEFAULT_LANGUAGE) or []
+        return examples[0] if examples else None
+
+    async def _row(self, session: AsyncSession, name: str, for_update: bool = False) -> FaqIntent:
+        statement = select(FaqIntent).where(FaqIntent.name == name)
+        if for_update:
+            statement = statement.with_for_update()
+        row = await session.scalar(statement)
+        if row is None:
+            raise IntentNotFound(f"no intent named {name!r}")
+        return row
+
+    async def _changed(self, intent: str, action: str) -> None:
+        await self._bus.publish(kb_topic(), KnowledgeChanged(intent=intent, action=action))
+
+
+def _audit(
+    session: AsyncSession, actor: str, action: str, name: str, details: dict[str, Any]
+) -> None:
+    session.add(
+        AuditEntry(actor=actor, action=action, entity="faq_intent", entity_id=name, details=details)
+    )

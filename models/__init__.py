@@ -1,0 +1,27 @@
+"""SQLAlchemy 2 ORM models (the data model) and their Alembic migrations."""
+
+from models.agent import Agent, AgentRole
+from models.audit import AuditEntry
+from models.base import Base
+from models.conversation import Conversation, ConversationState
+from models.customer import Customer, CustomerIdentity
+from models.faq import FaqIntent
+from models.message import Direction, Message, SenderKind
+from models.outbox import OutboxItem, OutboxStatus
+
+__all__ = [
+    "Agent",
+    "AgentRole",
+    "AuditEntry",
+    "Base",
+    "Conversation",
+    "ConversationState",
+    "Customer",
+    "CustomerIdentity",
+    "Direction",
+    "FaqIntent",
+    "Message",
+    "OutboxItem",
+    "OutboxStatus",
+    "SenderKind",
+]
