@@ -1,0 +1,117 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), settings, the real app."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bot import keys
+from bot.app import init_app
+from bot.services import Services, build_services, running
+from bot.settings import Settings, load_settings
+
+PG_ADMIN_DSN = os.environ.get("DESKBOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained models are keyed by their training data, so tests can share them."""
+    return tmp_path_factory.mktemp("nlu-models")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'deskbot.db'}"
+        return
+    name = f"deskbot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, database_url: str, shared_models: Path
+) -> Callable[..., Settings]:
+    data_dir = tmp_path / "var"
+    (data_dir / "nlu").mkdir(parents=True)
+    (data_dir / "nlu" / "local").symlink_to(shared_models)
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "database_url": database_url,
+            "outbox_poll_interval_s": 0.05,
+            "outbox_base_delay_s": 0.05,
+            "log_json": False,
+            **overrides,
+        }
+        return load_settings(None, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def channel() -> RecordingChannel:
+    return RecordingChannel()
+
+
+@pytest.fixture
+async def services(settings: Settings, channel: RecordingChannel) -> AsyncIterator[Services]:
+    """The real services, delivering through the recording channel named 'test'."""
+    async with running(build_services(settings, {channel.name: channel})) as ready:
+        yield ready
+
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient]]
+
+
+@pytest.fixture
+async def client(aiohttp_client: ClientFactory, settings: Settings) -> TestClient:
+    return await aiohttp_client(await init_app(settings))
+
+
+def admin_headers(client: TestClient) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.app[keys.SETTINGS].admin_token}"}
+
+
+class RecordingChannel:
+    """A stand-in for a remote platform: records what was sent, fails when told to."""
+
+    def __init__(self, name: str = "test") -> None:
+        self.name = name
+        self.sent: list[tuple[str, str]] = []
+        self.failures_left = 0
+        self.down = False
+
+    async def send_text(self, target: Any, message: Any) -> None:
+        from channels.base import DeliveryError
+
+        if self.down or self.failures_left > 0:
+            self.failures_left = max(0, self.failures_left - 1)
+            raise DeliveryError("platform unavailable (simulated)")
+        self.sent.append((target.external_thread, message.text))
+

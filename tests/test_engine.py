@@ -1,0 +1,246 @@
+"""The conversation engine against real databases: states, dedupe, escalation, silence."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.services import Services
+from bot.states import StateConflict
+from channels.base import InboundMessage, InvalidMessage
+from models import Agent, Conversation, Message, OutboxItem
+from tests.conftest import RecordingChannel
+
+
+def said(text: str, user: str = "u1", external_id: str | None = None) -> InboundMessage:
+    return InboundMessage("test", user, f"thread-{user}", external_id or uuid.uuid4().hex, text)
+
+
+async def add_agent(services: Services, email: str = "ann@example.com") -> int:
+    async with services.sessions() as session:
+        agent = Agent(email=email, name=email.split("@")[0])
+        session.add(agent)
+        await session.commit()
+        return agent.id
+
+
+async def count(services: Services, model: type) -> int:
+    async with services.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_faq_question_gets_its_answer_in_its_language(services: Services) -> None:
+    english = await services.engine.receive(said("how do I reset my password?"))
+    chinese = await services.engine.receive(said("我忘记密码了怎么办", user="u2"))
+    assert english.state == "bot"
+    assert "Forgot password" in english.replies[0].text
+    assert "忘记密码" in chinese.replies[0].text
+
+
+async def test_replies_are_delivered_through_the_outbox(
+    services: Services, channel: RecordingChannel
+) -> None:
+    await services.engine.receive(said("what payment methods do you accept"))
+
+    async def delivered() -> bool:
+        return len(channel.sent) == 1
+
+    await wait_for(delivered)
+    assert channel.sent[0][0] == "thread-u1"
+    assert "PayPal" in channel.sent[0][1]
+
+
+async def test_duplicate_delivery_is_stored_once_and_answered_once(services: Services) -> None:
+    first = await services.engine.receive(said("how much does it cost", external_id="m-1"))
+    again = await services.engine.receive(said("how much does it cost", external_id="m-1"))
+    assert not first.duplicate and again.duplicate
+    assert again.message_id == first.message_id and again.replies == []
+    assert await count(services, Message) == 2  # the question and one answer
+    assert await count(services, OutboxItem) == 1
+
+
+async def test_concurrent_duplicates_store_one_message(services: Services) -> None:
+    results = await asyncio.gather(
+        *(services.engine.receive(said("hello", external_id="same")) for _ in range(5))
+    )
+    assert len({r.message_id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    async with services.sessions() as session:
+        inbound = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.direction == "in")
+        )
+    assert inbound == 1
+
+
+async def test_asking_for_a_person_escalates_with_a_reason(services: Services) -> None:
+    result = await services.engine.receive(said("I want to talk to a human"))
+    assert result.state == "queued"
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, result.conversation_id)
+    assert conversation.escalation_reason == "customer asked for a person"
+    assert conversation.escalated_at is not None
+
+
+async def test_chinese_request_for_a_person_escalates(services: Services) -> None:
+    result = await services.engine.receive(said("转人工"))
+    assert result.state == "queued"
+    assert "人工" in result.replies[0].text
+
+
+async def test_two_misunderstood_messages_in_a_row_escalate(services: Services) -> None:
+    first = await services.engine.receive(said("xqzt vvlk prrf"))
+    assert first.state == "bot" and "didn't quite get that" in first.replies[0].text
+    second = await services.engine.receive(said("blorp znag wibble"))
+    assert second.state == "queued"
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, second.conversation_id)
+    assert conversation.escalation_reason == "bot did not understand 2 messages in a row"
+
+
+async def test_an_understood_message_resets_the_fallback_streak(services: Services) -> None:
+    await services.engine.receive(said("xqzt vvlk prrf"))
+    await services.engine.receive(said("how do I reset my password"))
+    third = await services.engine.receive(said("blorp znag wibble"))
+    assert third.state == "bot"
+
+
+async def test_bot_is_silent_while_queued_and_after_a_claim(services: Services) -> None:
+    escalated = await services.engine.receive(said("agent please"))
+    waiting = await services.engine.receive(said("how do I reset my password"))
+    assert waiting.state == "queued" and waiting.replies == []
+    agent_id = await add_agent(services)
+    await services.engine.claim(escalated.conversation_id, agent_id)
+    owned = await services.engine.receive(said("how do I reset my password"))
+    assert owned.state == "agent" and owned.replies == []
+
+
+async def test_exactly_one_of_many_concurrent_claims_wins(services: Services) -> None:
+    escalated = await services.engine.receive(said("agent please"))
+    agents = [await add_agent(services, f"a{i}@example.com") for i in range(6)]
+    outcomes = await asyncio.gather(
+        *(services.engine.claim(escalated.conversation_id, a) for a in agents),
+        return_exceptions=True,
+    )
+    winners = [a for a, o in zip(agents, outcomes, strict=True) if o is None]
+    assert len(winners) == 1
+    assert all(isinstance(o, StateConflict) for o in outcomes if o is not None)
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, escalated.conversation_id)
+    assert conversation.assigned_agent_id == winners[0]
+
+
+async def test_claim_during_the_bots_turn_keeps_the_bot_silent(services: Services) -> None:
+    """An agent claims while the NLU is thinking: the bot's answer must not be sent."""
+    first = await services.engine.receive(said("hello"))
+    agent_id = await add_agent(services)
+    loop = asyncio.get_running_loop()
+    real_parse = services.nlu.parse
+
+    def parse_while_agent_claims(text: str):  # type: ignore[no-untyped-def]
+        result = real_parse(text)
+        asyncio.run_coroutine_threadsafe(
+            services.engine.claim(first.conversation_id, agent_id), loop
+        ).result(timeout=5)
+        return result
+
+    services.nlu.parse = parse_while_agent_claims  # type: ignore[method-assign]
+    try:
+        raced = await services.engine.receive(said("how do I reset my password"))
+    finally:
+        services.nlu.parse = real_parse  # type: ignore[method-assign]
+    assert raced.replies == [] and raced.state == "agent"
+    async with services.sessions() as session:
+        bot_replies = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.sender_kind == "bot")
+        )
+        handled = await session.get_one(Message, raced.message_id)
+    assert bot_replies == 1  # only the greeting
+    assert handled.handled_at is not None
+
+
+async def test_agent_reply_hand_back_and_resolve(services: Services) -> None:
+    escalated = await services.engine.receive(said("agent please"))
+    conversation_id = escalated.conversation_id
+    agent_id = await add_agent(services)
+    other = await add_agent(services, "bob@example.com")
+    await services.engine.claim(conversation_id, agent_id)
+    with pytest.raises(StateConflict):
+        await services.engine.agent_reply(conversation_id, other, "I'm not yours")
+    reply = await services.engine.agent_reply(conversation_id, agent_id, "Hi, Ann here.")
+    assert reply.sender_kind == "agent"
+    await services.engine.hand_back(conversation_id, agent_id)
+    back = await services.engine.receive(said("how do I reset my password"))
+    assert back.state == "bot" and back.replies
+    await services.engine.resolve(conversation_id, "ann")
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, conversation_id)
+    assert conversation.state == "resolved" and conversation.first_human_response_at
+
+
+async def test_a_message_on_a_resolved_conversation_reopens_it_with_the_bot(
+    services: Services,
+) -> None:
+    first = await services.engine.receive(said("hello"))
+    await services.engine.resolve(first.conversation_id, "system")
+    again = await services.engine.receive(said("how much does it cost"))
+    assert again.conversation_id == first.conversation_id
+    assert again.state == "bot" and "per user" in again.replies[0].text
+
+
+async def test_message_stored_before_a_crash_is_answered_when_redelivered(
+    services: Services,
+) -> None:
+    """Simulates a crash after storing the message and before the bot's turn committed."""
+    first = await services.engine.receive(said("hello", external_id="crash-1"))
+    async with services.sessions() as session:
+        message = await session.get_one(Message, first.message_id)
+        message.handled_at = None
+        for reply in (await session.scalars(select(Message).where(Message.direction == "out"))).all():
+            await session.delete(reply)
+        await session.commit()
+    replayed = await services.engine.receive(said("hello", external_id="crash-1"))
+    assert replayed.duplicate and len(replayed.replies) == 1
+    once_more = await services.engine.receive(said("hello", external_id="crash-1"))
+    assert once_more.replies == []
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "\x00\x01"])
+async def test_empty_messages_are_refused_and_nothing_is_stored(
+    services: Services, text: str
+) -> None:
+    with pytest.raises(InvalidMessage):
+        await services.engine.receive(said(text))
+    assert await count(services, Message) == 0
+
+
+async def test_oversized_message_is_refused(services: Services) -> None:
+    with pytest.raises(InvalidMessage, match="limit"):
+        await services.engine.receive(said("a" * 5000))
+    assert await count(services, Message) == 0
+
+
+async def test_nul_and_control_characters_are_stripped_before_storage(services: Services) -> None:
+    result = await services.engine.receive(said("how do I\x00 reset my password\x07"))
+    async with services.sessions() as session:
+        stored = await session.get_one(Message, result.message_id)
+    assert stored.text == "how do I reset my password"
+
+
+async def test_sql_in_a_message_is_just_text(services: Services) -> None:
+    hostile = "'); DROP TABLE messages; --"
+    result = await services.engine.receive(said(hostile))
+    async with services.sessions() as session:
+        stored = await session.get_one(Message, result.message_id)
+    assert stored.text == hostile
+    assert await count(services, Message) >= 2
