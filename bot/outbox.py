@@ -67,8 +67,10 @@ class Dispatcher:
                 raise
             except Exception:
                 log.exception("outbox pass failed; retrying")
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             try:
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -81,8 +83,22 @@ class Dispatcher:
             claimed = await self._claim(item_id)
             if claimed is not None:
                 tried += 1
-                await self._deliver(*claimed)
+                try:
+                    await self._deliver(*claimed)
+                except asyncio.CancelledError:
+                    # Shutting down mid-send: hand the row back rather than wait out the lease.
+                    await asyncio.shield(self._release(claimed[0]))
+                    raise
         return tried
+
+    async def _release(self, item: OutboxItem) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item.id, OutboxItem.status == OutboxStatus.PENDING.value)
+                .values(locked_until=None)
+            )
+            await session.commit()
 
     async def _due_ids(self) -> list[int]:
         now = utcnow()

@@ -1,0 +1,115 @@
+"""Outbox delivery: retries with backoff after send failures, and across a restart."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from bot.services import build_services, running
+from bot.settings import Settings
+from channels.base import InboundMessage
+from models import OutboxItem
+from tests.conftest import RecordingChannel
+from tests.test_engine import wait_for
+
+
+def said(text: str, user: str = "u1") -> InboundMessage:
+    return InboundMessage("test", user, f"thread-{user}", uuid.uuid4().hex, text)
+
+
+async def outbox_rows(services) -> list[OutboxItem]:  # type: ignore[no-untyped-def]
+    async with services.sessions() as session:
+        return list((await session.scalars(select(OutboxItem).order_by(OutboxItem.id))).all())
+
+
+async def test_send_failure_is_retried_until_delivered(settings: Settings) -> None:
+    channel = RecordingChannel()
+    channel.failures_left = 3
+    async with running(build_services(settings, {"test": channel})) as services:
+        await services.engine.receive(said("how much does it cost"))
+
+        async def delivered() -> bool:
+            return len(channel.sent) == 1
+
+        await wait_for(delivered)
+        (row,) = await outbox_rows(services)
+    assert row.status == "sent" and row.attempts == 4
+    assert row.last_error == "platform unavailable (simulated)"
+
+
+async def test_replies_keep_their_order_within_a_thread_despite_failures(
+    settings: Settings,
+) -> None:
+    channel = RecordingChannel()
+    channel.failures_left = 2
+    async with running(build_services(settings, {"test": channel})) as services:
+        for question in ("hello", "how much does it cost", "do you have an api"):
+            await services.engine.receive(said(question))
+
+        async def all_delivered() -> bool:
+            return len(channel.sent) == 3
+
+        await wait_for(all_delivered)
+    texts = [text for _, text in channel.sent]
+    assert texts[0].startswith("Hi!") and "per user" in texts[1] and "token" in texts[2]
+
+
+async def test_delivery_gives_up_after_max_attempts_and_says_why(
+    make_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    channel = RecordingChannel()
+    channel.down = True
+    settings = make_settings(outbox_max_attempts=2)
+    async with running(build_services(settings, {"test": channel})) as services:
+        await services.engine.receive(said("hello"))
+
+        async def failed() -> bool:
+            rows = await outbox_rows(services)
+            return bool(rows) and rows[0].status == "failed"
+
+        await wait_for(failed)
+        (row,) = await outbox_rows(services)
+    assert row.attempts == 2 and "unavailable" in (row.last_error or "")
+    assert channel.sent == []
+
+
+async def test_pending_replies_are_delivered_after_a_restart(settings: Settings) -> None:
+    broken = RecordingChannel()
+    broken.down = True
+    async with running(build_services(settings, {"test": broken})) as services:
+        await services.engine.receive(said("how much does it cost"))
+        await services.engine.receive(said("hello", user="u2"))
+    # The first process is gone with two undelivered replies; a new one starts.
+    healthy = RecordingChannel()
+    async with running(build_services(settings, {"test": healthy})) as services:
+
+        async def delivered() -> bool:
+            return len(healthy.sent) == 2
+
+        await wait_for(delivered, timeout=10)
+        rows = await outbox_rows(services)
+    assert {r.status for r in rows} == {"sent"}
+    assert sorted(thread for thread, _ in healthy.sent) == ["thread-u1", "thread-u2"]
+
+
+async def test_two_dispatchers_deliver_each_reply_exactly_once(settings: Settings) -> None:
+    """Two processes' dispatchers share one database: leases stop double sends."""
+    channel = RecordingChannel()
+    channel.down = True
+    async with running(build_services(settings, {"test": channel})) as first:
+        for i in range(10):
+            await first.engine.receive(said("hello", user=f"u{i}"))
+        second = build_services(settings, {"test": channel})
+        channel.down = False
+        for _ in range(20):
+            await first.dispatcher.deliver_due()
+            await second.dispatcher.deliver_due()
+        await second.db.dispose()
+
+        async def all_sent() -> bool:
+            return len(channel.sent) >= 10
+
+        await wait_for(all_sent)
+    assert len(channel.sent) == 10
+    assert len({thread for thread, _ in channel.sent}) == 10
