@@ -52,7 +52,8 @@ async def demo_page(request: web.Request) -> web.Response:
 
 
 async def init_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_request_bytes, middlewares=[json_errors])
+    body_limit = max(settings.max_request_bytes, settings.max_import_bytes)
+    app = web.Application(client_max_size=body_limit, middlewares=[json_errors])
     spec = ApiSpec("deskbot", VERSION)
     app[keys.SETTINGS] = settings
     app[keys.SPEC] = spec

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     fallback_streak_to_escalate: int = Field(default=2, ge=1)
     max_message_chars: int = Field(default=4000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_import_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     visitor_token_max_age_s: int = Field(default=30 * 24 * 3600, ge=60)
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_base_delay_s: float = Field(default=0.5, gt=0)

@@ -130,7 +130,8 @@ def add_knowledge_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     )
     async def import_kb(request: web.Request) -> web.Response:
         actor = admin(request)
-        body = await read_model(request, ImportRequest)
+        max_bytes = request.config_dict[keys.SETTINGS].max_import_bytes
+        body = await read_model(request, ImportRequest, max_bytes)
         readers = {
             "yaml": lambda: read_native_yaml(body.content, "upload"),
             "csv": lambda: read_csv(body.content, "upload"),
