@@ -16,7 +16,7 @@ from bot.settings import Settings
 from channels.base import OutputChannel
 from channels.visitor_tokens import VisitorTokens
 from channels.webchat import CHANNEL as WEBCHAT
-from channels.webchat import WebchatOutput, static_text, build_webchat
+from channels.webchat import WebchatOutput, build_webchat, static_text
 from knowledge.api import add_knowledge_routes
 
 VERSION = "0.1.0"

@@ -1,4 +1,4 @@
-"""The terminal channel behind `deskbot shell`: the shell prints replies as the engine returns them."""
+"""The terminal channel behind `deskbot shell`, which prints replies from the engine itself."""
 
 from __future__ import annotations
 

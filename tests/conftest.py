@@ -114,4 +114,3 @@ class RecordingChannel:
             self.failures_left = max(0, self.failures_left - 1)
             raise DeliveryError("platform unavailable (simulated)")
         self.sent.append((target.external_thread, message.text))
-

@@ -32,8 +32,8 @@ async def count(services: Services, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
@@ -206,7 +206,9 @@ async def test_message_stored_before_a_crash_is_answered_when_redelivered(
     async with services.sessions() as session:
         message = await session.get_one(Message, first.message_id)
         message.handled_at = None
-        for reply in (await session.scalars(select(Message).where(Message.direction == "out"))).all():
+        for reply in (
+            await session.scalars(select(Message).where(Message.direction == "out"))
+        ).all():
             await session.delete(reply)
         await session.commit()
     replayed = await services.engine.receive(said("hello", external_id="crash-1"))

@@ -139,7 +139,9 @@ async def test_rasa_import_creates_intents(client: TestClient) -> None:
         headers=admin_headers(client),
     )
     assert await response.json() == {"created": 1, "updated": 0, "deleted": 0}
-    stored = await (await client.get("/api/intents/office_pets", headers=admin_headers(client))).json()
+    stored = await (
+        await client.get("/api/intents/office_pets", headers=admin_headers(client))
+    ).json()
     assert stored["answers"] == NEW_INTENT["answers"]
     assert stored["examples"] == NEW_INTENT["examples"]
 
@@ -198,7 +200,13 @@ async def test_health_and_openapi(client: TestClient) -> None:
     document = await (await client.get("/api/openapi.json")).json()
     validate(document)
     paths = set(document["paths"])
-    for expected in ("/webchat/sessions", "/webchat/messages", "/api/intents",
-                     "/api/intents/{name}", "/api/kb/import", "/api/nlu/parse",
-                     "/api/conversations/{id}"):
+    for expected in (
+        "/webchat/sessions",
+        "/webchat/messages",
+        "/api/intents",
+        "/api/intents/{name}",
+        "/api/kb/import",
+        "/api/nlu/parse",
+        "/api/conversations/{id}",
+    ):
         assert expected in paths

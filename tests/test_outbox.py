@@ -87,7 +87,7 @@ async def test_pending_replies_are_delivered_after_a_restart(settings: Settings)
         async def delivered() -> bool:
             return len(healthy.sent) == 2
 
-        await wait_for(delivered, timeout=10)
+        await wait_for(delivered, within=10)
         rows = await outbox_rows(services)
     assert {r.status for r in rows} == {"sent"}
     assert sorted(thread for thread, _ in healthy.sent) == ["thread-u1", "thread-u2"]

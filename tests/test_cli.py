@@ -1,0 +1,147 @@
+"""The deskbot command as a user runs it: from an empty directory, piped, and as a server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+DESKBOT = [sys.executable, "-m", "bot"]
+
+
+def run(
+    args: list[str], cwd: Path, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
+    environment.pop("DATABASE_URL", None)
+    environment.update(env)
+    return subprocess.run(
+        DESKBOT + args,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+
+
+def test_shell_from_an_empty_directory_answers_each_piped_line(tmp_path: Path) -> None:
+    result = run(["shell"], tmp_path, "hello\nhow do I reset my password?\n我的文件不同步\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("Hi!")
+    assert "Forgot password" in lines[1]
+    assert "同步" in lines[2]
+    assert (tmp_path / "var" / "deskbot.db").is_file()
+
+
+def test_shell_reports_an_escalation(tmp_path: Path) -> None:
+    result = run(["shell"], tmp_path, "I want to talk to a human\nare you there?\n")
+    assert result.returncode == 0, result.stderr
+    assert "passing you to a person" in result.stdout
+    assert "[queued: a person will answer]" in result.stdout
+
+
+def test_kb_export_edit_import_train(tmp_path: Path) -> None:
+    exported = run(["kb", "export", "kb.csv"], tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    rows = (tmp_path / "kb.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "intent,category,enabled,kind,language,text" and len(rows) > 900
+    addition = "\n".join(
+        f"parking,general,true,example,en,{q}"
+        for q in (
+            "where can i park",
+            "is there parking at the office",
+            "car park location",
+            "do you have visitor parking",
+            "where do i leave my car",
+        )
+    )
+    (tmp_path / "more.csv").write_text(
+        rows[0] + "\n" + addition + "\nparking,general,true,answer,en,Park in lot B.\n",
+        encoding="utf-8",
+    )
+    imported = run(["kb", "import", "more.csv"], tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "created 1" in imported.stdout
+    asked = run(["shell"], tmp_path, "where can I park my car?\n")
+    assert asked.stdout.strip() == "Park in lot B."
+    rasa = run(["kb", "export", "--format", "rasa", "rasa-project"], tmp_path)
+    assert rasa.returncode == 0
+    assert (tmp_path / "rasa-project" / "data" / "nlu.yml").is_file()
+    assert (tmp_path / "rasa-project" / "domain.yml").is_file()
+    again = run(["kb", "import", "rasa-project"], tmp_path)
+    assert again.returncode == 0 and "created 0, updated 0" in again.stdout
+
+
+def test_bad_import_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.yml").write_text("intents:\n  - name: Not Valid\n", encoding="utf-8")
+    result = run(["kb", "import", "bad.yml"], tmp_path)
+    assert result.returncode == 1
+    assert "Error:" in result.stderr and "Not Valid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(["nlu", "train"], tmp_path, DESKBOT_NLU_FALLBACK_THRESHOLD="2")
+    assert result.returncode == 1
+    assert "nlu_fallback_threshold" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "deskbot.toml").write_text('port = "eighty"\n', encoding="utf-8")
+    result = run(["--config", "deskbot.toml", "db", "upgrade"], tmp_path)
+    assert result.returncode == 1 and "port" in result.stderr
+
+
+def test_db_upgrade_and_nlu_commands(tmp_path: Path) -> None:
+    assert "database at head" in run(["db", "upgrade"], tmp_path).stdout
+    trained = run(["nlu", "train"], tmp_path)
+    assert trained.returncode == 0 and "live" in trained.stdout
+    parsed = run(["nlu", "parse", "I forgot my password"], tmp_path)
+    assert parsed.stdout.startswith("reset_password")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("use_config_file", [False, True])
+def test_serve_starts_and_answers_health_checks(tmp_path: Path, use_config_file: bool) -> None:
+    port = _free_port()
+    args = ["serve", "--port", str(port)]
+    if use_config_file:
+        (tmp_path / "deskbot.toml").write_text(f"port = {port}\ncompany_name = 'X'\n")
+        args = ["--config", "deskbot.toml", "serve"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
+    server = subprocess.Popen(
+        DESKBOT + args,
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert b"widget.js" in r.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
