@@ -254,3 +254,50 @@ def nlu_parse(ctx: click.Context, text: str) -> None:
                 click.echo(f"  {score.name:<28} {score.confidence:.3f}")
 
     asyncio.run(run())
+
+
+@nlu.command("evaluate")
+@click.option(
+    "--train",
+    "train_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--test",
+    "test_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--engine", type=click.Choice(["local"]), default="local", show_default=True)
+@click.option(
+    "--oos-label", default=None, help="Intent label of out-of-scope rows (must fall back)."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.pass_context
+def nlu_evaluate(
+    ctx: click.Context,
+    train_path: Path,
+    test_path: Path,
+    engine: str,
+    oos_label: str | None,
+    as_json: bool,
+) -> None:
+    """Train on one CSV (text,intent) and score the engine on another."""
+    import json
+
+    from bot.nlu.evaluate import EvaluationDataError, evaluate_local, read_labelled_csv
+    from bot.nlu.result import FallbackRule
+
+    settings = _settings(ctx)
+    try:
+        train, test = read_labelled_csv(train_path), read_labelled_csv(test_path)
+    except EvaluationDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    rule = FallbackRule(settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold)
+    result = evaluate_local(train, test, rule, oos_label)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    for key, value in result.to_json().items():
+        click.echo(f"{key:<18} {value if value is not None else '-'}")

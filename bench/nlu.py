@@ -1,0 +1,66 @@
+"""Local NLU on BANKING77 next to a plain scikit-learn peer, trained and scored in one run."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.pipeline import Pipeline
+
+from bot.nlu.evaluate import evaluate_local, read_labelled_csv
+from bot.nlu.result import FallbackRule
+from bot.settings import Settings
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77"
+
+
+def peer(train_path: Path, test_path: Path) -> dict[str, float]:
+    """The textbook baseline: word TF-IDF and logistic regression, no fallback."""
+    train, test = read_labelled_csv(train_path), read_labelled_csv(test_path)
+    pipeline = Pipeline([("tfidf", TfidfVectorizer()), ("lr", LogisticRegression(max_iter=2000))])
+    started = time.perf_counter()
+    pipeline.fit([e.text for e in train], [e.intent for e in train])
+    seconds = time.perf_counter() - started
+    predicted = pipeline.predict([e.text for e in test])
+    expected = [e.intent for e in test]
+    return {
+        "accuracy": round(float(accuracy_score(expected, predicted)), 4),
+        "macro_f1": round(float(f1_score(expected, predicted, average="macro")), 4),
+        "train_seconds": round(seconds, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args()
+    train_path, test_path = args.data / "train.csv", args.data / "test.csv"
+    defaults = Settings.model_fields
+    with_fallback = FallbackRule(
+        defaults["nlu_fallback_threshold"].default, defaults["nlu_ambiguity_threshold"].default
+    )
+    no_fallback = FallbackRule(0.0, 0.0)
+    train, test = read_labelled_csv(train_path), read_labelled_csv(test_path)
+    rows = {
+        "deskbot local (no fallback)": evaluate_local(train, test, no_fallback).to_json(),
+        "deskbot local (default fallback)": evaluate_local(train, test, with_fallback).to_json(),
+        "peer: tf-idf + logistic regression": peer(train_path, test_path),
+    }
+    print(f"BANKING77: {len(train)} train / {len(test)} test rows, 77 intents")
+    print(
+        f"{'engine':<36} {'accuracy':>9} {'macro-F1':>9} {'train s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+    )
+    for name, row in rows.items():
+        print(
+            f"{name:<36} {row['accuracy']:>9.4f} {row['macro_f1']:>9.4f} "
+            f"{row['train_seconds']:>8.2f} {row.get('parse_ms_p50', float('nan')):>7.2f} "
+            f"{row.get('parse_ms_p99', float('nan')):>7.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Measure an NLU engine on a labelled CSV (text,intent): the same parse path the server uses."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sklearn.metrics import accuracy_score, f1_score
+
+from bot.nlu.local import LocalNluModel, TrainingExample
+from bot.nlu.result import FALLBACK_INTENT, FallbackRule
+
+LATENCY_SAMPLE = 500
+
+
+class EvaluationDataError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    examples: int
+    intents: int
+    accuracy: float
+    macro_f1: float
+    in_scope_accuracy: float
+    oos_recall: float | None
+    oos_precision: float | None
+    train_seconds: float
+    parse_ms_p50: float
+    parse_ms_p99: float
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def read_labelled_csv(path: Path) -> list[TrainingExample]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"text", "intent"} <= set(reader.fieldnames):
+                raise EvaluationDataError(f"{path}: needs the columns text,intent")
+            rows = [TrainingExample(r["text"], r["intent"]) for r in reader if r["text"].strip()]
+    except UnicodeDecodeError:
+        raise EvaluationDataError(f"{path}: not UTF-8") from None
+    if not rows:
+        raise EvaluationDataError(f"{path}: no rows")
+    return rows
+
+
+def evaluate_local(
+    train: list[TrainingExample],
+    test: list[TrainingExample],
+    rule: FallbackRule,
+    oos_label: str | None = None,
+) -> Evaluation:
+    """Train on `train` (oos rows excluded), parse every `test` row, score the answers."""
+    in_scope_train = [e for e in train if e.intent != oos_label]
+    started = time.perf_counter()
+    model = LocalNluModel.train(in_scope_train)
+    train_seconds = time.perf_counter() - started
+
+    texts = [e.text for e in test]
+    predicted = [rule.apply(r, "local", model.version).intent for r in model.rank_many(texts)]
+    expected = [FALLBACK_INTENT if e.intent == oos_label else e.intent for e in test]
+    return _score(expected, predicted, train_seconds, _latencies(model, rule, texts))
+
+
+def _latencies(model: LocalNluModel, rule: FallbackRule, texts: list[str]) -> list[float]:
+    """One message at a time, as the server parses them."""
+    timings = []
+    for text in texts[:LATENCY_SAMPLE]:
+        started = time.perf_counter()
+        rule.apply(model.rank(text), "local", model.version)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def _score(
+    expected: list[str], predicted: list[str], train_seconds: float, latencies: list[float]
+) -> Evaluation:
+    in_scope = [(e, p) for e, p in zip(expected, predicted, strict=True) if e != FALLBACK_INTENT]
+    oos_total = len(expected) - len(in_scope)
+    oos_hits = sum(e == p == FALLBACK_INTENT for e, p in zip(expected, predicted, strict=True))
+    oos_said = sum(p == FALLBACK_INTENT for p in predicted)
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return Evaluation(
+        examples=len(expected),
+        intents=len({e for e in expected if e != FALLBACK_INTENT}),
+        accuracy=round(float(accuracy_score(expected, predicted)), 4),
+        macro_f1=round(float(f1_score(expected, predicted, average="macro", zero_division=0)), 4),
+        in_scope_accuracy=round(sum(e == p for e, p in in_scope) / max(len(in_scope), 1), 4),
+        oos_recall=round(oos_hits / oos_total, 4) if oos_total else None,
+        oos_precision=round(oos_hits / oos_said, 4) if oos_total and oos_said else None,
+        train_seconds=round(train_seconds, 3),
+        parse_ms_p50=round(quantiles[49], 3),
+        parse_ms_p99=round(quantiles[98], 3),
+    )
