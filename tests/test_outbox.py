@@ -30,7 +30,8 @@ async def test_send_failure_is_retried_until_delivered(settings: Settings) -> No
         await services.engine.receive(said("how much does it cost"))
 
         async def delivered() -> bool:
-            return len(channel.sent) == 1
+            rows = await outbox_rows(services)
+            return len(channel.sent) == 1 and rows[0].status == "sent"
 
         await wait_for(delivered)
         (row,) = await outbox_rows(services)
@@ -85,7 +86,8 @@ async def test_pending_replies_are_delivered_after_a_restart(settings: Settings)
     async with running(build_services(settings, {"test": healthy})) as services:
 
         async def delivered() -> bool:
-            return len(healthy.sent) == 2
+            rows = await outbox_rows(services)
+            return len(healthy.sent) == 2 and {r.status for r in rows} == {"sent"}
 
         await wait_for(delivered, within=10)
         rows = await outbox_rows(services)
