@@ -1,0 +1,233 @@
+"""Churn risk from a company's own customer CSV, with the factors behind each score.
+
+Which column is the label, which is the id and which are features is configuration: every
+other column is a feature, numeric when all its values parse as numbers, categorical otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import precision_score, recall_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+POSITIVE_VALUES = frozenset({"yes", "true", "1", "churned", "y"})
+MODEL_FILE = "churn.joblib"
+Row = Mapping[str, str]
+
+
+class ChurnDataError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    feature: str
+    value: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnScore:
+    risk: float
+    factors: tuple[Factor, ...]
+
+    def explain(self) -> str:
+        parts = [f"{f.feature}={f.value}" for f in self.factors]
+        return f"churn risk {self.risk:.2f}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnEvaluation:
+    customers: int
+    churn_rate: float
+    roc_auc: float
+    precision: float
+    recall: float
+    threshold: float
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def read_customers(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = [dict(r) for r in csv.DictReader(handle)]
+    except UnicodeDecodeError:
+        raise ChurnDataError(f"{path}: not UTF-8") from None
+    if not rows:
+        raise ChurnDataError(f"{path}: no rows")
+    return rows
+
+
+def _is_number(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def _labels(rows: Sequence[Row], label: str) -> np.ndarray:
+    if label not in rows[0]:
+        raise ChurnDataError(f"no column {label!r}; columns are {sorted(rows[0])}")
+    values = np.array([str(r[label]).strip().lower() in POSITIVE_VALUES for r in rows], dtype=int)
+    if values.min() == values.max():
+        raise ChurnDataError(f"column {label!r} has one class only; need churned and stayed")
+    return values
+
+
+class ChurnModel:
+    def __init__(
+        self, pipeline: Pipeline, numeric: list[str], categorical: list[str], threshold: float
+    ) -> None:
+        self._pipeline = pipeline
+        self.numeric = numeric
+        self.categorical = categorical
+        self.threshold = threshold
+
+    @classmethod
+    def train(cls, rows: Sequence[Row], label: str, id_column: str | None = None) -> ChurnModel:
+        y = _labels(rows, label)
+        numeric, categorical = _feature_columns(rows, {label, id_column or ""})
+        pipeline = _pipeline(numeric, categorical)
+        frame = _matrix(rows, numeric, categorical)
+        out_of_fold = cross_val_predict(pipeline, frame, y, cv=5, method="predict_proba")[:, 1]
+        pipeline.fit(frame, y)
+        return cls(pipeline, numeric, categorical, _best_f1_threshold(y, out_of_fold))
+
+    def risks(self, rows: Sequence[Row]) -> np.ndarray:
+        return self._pipeline.predict_proba(_matrix(rows, self.numeric, self.categorical))[:, 1]
+
+    def score(self, row: Row, top: int = 3) -> ChurnScore:
+        risk = float(self.risks([row])[0])
+        return ChurnScore(round(risk, 4), self._factors(row, top))
+
+    def _factors(self, row: Row, top: int) -> tuple[Factor, ...]:
+        """Each feature's pull towards churn: coefficient × its transformed value, by column."""
+        transform: ColumnTransformer = self._pipeline.named_steps["features"]
+        coefficients = self._pipeline.named_steps["model"].coef_[0]
+        values = transform.transform(_matrix([row], self.numeric, self.categorical))
+        values = values.toarray()[0] if hasattr(values, "toarray") else values[0]
+        by_column: dict[str, float] = {}
+        names = transform.get_feature_names_out(self.numeric + self.categorical)
+        for name, contribution in zip(names, coefficients * values, strict=True):
+            column = _source_column(name, self.numeric, self.categorical)
+            by_column[column] = by_column.get(column, 0.0) + float(contribution)
+        pulling = sorted(((w, c) for c, w in by_column.items() if w > 0), reverse=True)[:top]
+        return tuple(Factor(c, str(row.get(c, "")), round(w, 3)) for w, c in pulling)
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / MODEL_FILE
+        staging = path.with_suffix(".tmp")
+        joblib.dump(self, staging)
+        staging.replace(path)
+        return path
+
+    @staticmethod
+    def load(directory: Path) -> ChurnModel | None:
+        path = directory / MODEL_FILE
+        return joblib.load(path) if path.is_file() else None
+
+
+def evaluate_churn(
+    rows: Sequence[Row], label: str, id_column: str | None = None, folds: int = 5, seed: int = 0
+) -> ChurnEvaluation:
+    """Stratified k-fold: every customer is scored once by a model that never saw them.
+
+    Each fold's model picks its own threshold from its own training rows, so the precision
+    and recall reported are what a company would see on new customers.
+    """
+    y = _labels(rows, label)
+    risks = np.zeros(len(rows))
+    predicted = np.zeros(len(rows), dtype=int)
+    thresholds = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_index, test_index in splitter.split(np.zeros(len(rows)), y):
+        model = ChurnModel.train([rows[i] for i in train_index], label, id_column)
+        fold_risks = model.risks([rows[i] for i in test_index])
+        risks[test_index] = fold_risks
+        predicted[test_index] = fold_risks >= model.threshold
+        thresholds.append(model.threshold)
+    return ChurnEvaluation(
+        customers=len(rows),
+        churn_rate=round(float(y.mean()), 4),
+        roc_auc=round(float(roc_auc_score(y, risks)), 4),
+        precision=round(float(precision_score(y, predicted, zero_division=0)), 4),
+        recall=round(float(recall_score(y, predicted)), 4),
+        threshold=round(float(np.mean(thresholds)), 4),
+    )
+
+
+def _feature_columns(rows: Sequence[Row], excluded: set[str]) -> tuple[list[str], list[str]]:
+    numeric, categorical = [], []
+    for column in rows[0]:
+        if column in excluded:
+            continue
+        values = [str(r[column]).strip() for r in rows if str(r[column]).strip()]
+        (numeric if values and all(_is_number(v) for v in values) else categorical).append(column)
+    if not numeric and not categorical:
+        raise ChurnDataError("no feature columns besides the label and id")
+    return numeric, categorical
+
+
+def _matrix(rows: Sequence[Row], numeric: list[str], categorical: list[str]) -> np.ndarray:
+    def number(value: object) -> float:
+        text = str(value if value is not None else "").strip()
+        return float(text) if _is_number(text) else math.nan
+
+    columns = [[number(r.get(c)) for r in rows] for c in numeric]
+    columns += [[str(r.get(c) or "").strip() or "(blank)" for r in rows] for c in categorical]
+    return np.array(columns, dtype=object).T
+
+
+def _pipeline(numeric: list[str], categorical: list[str]) -> Pipeline:
+    n = len(numeric)
+    features = ColumnTransformer(
+        [
+            (
+                "numeric",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
+                list(range(n)),
+            ),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore"),
+                list(range(n, n + len(categorical))),
+            ),
+        ]
+    )
+    return Pipeline([("features", features), ("model", LogisticRegression(C=0.5, max_iter=2000))])
+
+
+def _source_column(name: str, numeric: list[str], categorical: list[str]) -> str:
+    """'numeric__tenure' → tenure; 'categorical__Contract_Month-to-month' → Contract."""
+    kind, _, rest = name.partition("__")
+    if kind == "numeric":
+        return rest
+    return max((c for c in categorical if rest.startswith(c + "_")), key=len)
+
+
+def _best_f1_threshold(y: np.ndarray, risks: np.ndarray) -> float:
+    best, best_f1 = 0.5, -1.0
+    for threshold in np.linspace(0.1, 0.9, 81):
+        predicted = risks >= threshold
+        tp = float((predicted & (y == 1)).sum())
+        f1 = 2 * tp / (predicted.sum() + (y == 1).sum()) if tp else 0.0
+        if f1 > best_f1:
+            best, best_f1 = float(threshold), f1
+    return best
