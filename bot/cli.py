@@ -301,3 +301,115 @@ def nlu_evaluate(
         return
     for key, value in result.to_json().items():
         click.echo(f"{key:<18} {value if value is not None else '-'}")
+
+
+@main.group()
+def sentiment() -> None:
+    """Sentiment: measure the analyzer on labelled messages."""
+
+
+@sentiment.command("evaluate")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["deskbot", "vader"]),
+    default="deskbot",
+    show_default=True,
+    help="vader: plain VADER, for comparison.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def sentiment_evaluate(data_path: Path, engine: str, as_json: bool) -> None:
+    """Accuracy and macro-F1 on a CSV with columns text,label (negative/neutral/positive)."""
+    import json
+
+    from escalation.evaluate import SentimentDataError, evaluate_sentiment, read_sentiment_csv
+    from escalation.sentiment import SentimentAnalyzer
+
+    try:
+        texts, labels = read_sentiment_csv(data_path)
+    except SentimentDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    analyzer = SentimentAnalyzer()
+    scorer = analyzer.vader_only if engine == "vader" else analyzer.score
+    result = evaluate_sentiment(texts, labels, scorer)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    click.echo(
+        f"examples  {result.examples}\naccuracy  {result.accuracy}\nmacro_f1  {result.macro_f1}"
+    )
+    for label, f1 in result.per_label.items():
+        click.echo(f"  f1 {label:<9} {f1}")
+
+
+@main.group()
+def churn() -> None:
+    """Churn risk: train on your customer CSV, measure it."""
+
+
+def _customer_rows(data_path: Path) -> list[dict[str, str]]:
+    from escalation.churn import ChurnDataError, read_customers
+
+    try:
+        return read_customers(data_path)
+    except ChurnDataError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@churn.command("train")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--label", required=True, help="Column that says whether the customer churned.")
+@click.option("--id", "id_column", default=None, help="Customer id column (not a feature).")
+@click.pass_context
+def churn_train(ctx: click.Context, data_path: Path, label: str, id_column: str | None) -> None:
+    """Train the churn model; live conversations use it from the next message on."""
+    from bot.services import churn_dir
+    from escalation.churn import ChurnDataError, ChurnModel
+
+    settings = _settings(ctx)
+    try:
+        model = ChurnModel.train(_customer_rows(data_path), label, id_column)
+    except ChurnDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    path = model.save(churn_dir(settings))
+    click.echo(
+        f"trained on {len(model.numeric)} numeric and {len(model.categorical)} categorical "
+        f"columns; threshold {model.threshold:.2f}; saved {path}"
+    )
+
+
+@churn.command("evaluate")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--label", required=True)
+@click.option("--id", "id_column", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def churn_evaluate(data_path: Path, label: str, id_column: str | None, as_json: bool) -> None:
+    """Held-out ROC-AUC, precision and recall (stratified 5-fold: each customer scored once)."""
+    import json
+
+    from escalation.churn import ChurnDataError, evaluate_churn
+
+    try:
+        result = evaluate_churn(_customer_rows(data_path), label, id_column)
+    except ChurnDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    for key, value in result.to_json().items():
+        click.echo(f"{key:<11} {value}")

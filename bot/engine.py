@@ -25,7 +25,9 @@ from bot.nlu.text import detect_language
 from bot.replies import say
 from bot.states import StateConflict, transition
 from channels.base import InboundMessage, clean_text
-from escalation.rules import Action, Decision, RuleSettings, Signals, decide
+from escalation.policy import Action, Decision, PolicySettings, decide
+from escalation.sentiment import SentimentAnalyzer
+from escalation.signals import SignalGatherer
 from knowledge.service import KnowledgeBase
 from models import (
     Conversation,
@@ -74,7 +76,9 @@ class ConversationEngine:
         knowledge: KnowledgeBase,
         nlu: NluService,
         bus: InProcessBus,
-        rules: RuleSettings,
+        policy: PolicySettings,
+        signals: SignalGatherer,
+        sentiment: SentimentAnalyzer,
         max_message_chars: int,
         outbox_ready: Callable[[], None] = lambda: None,
     ) -> None:
@@ -82,7 +86,9 @@ class ConversationEngine:
         self._knowledge = knowledge
         self._nlu = nlu
         self._bus = bus
-        self._rules = rules
+        self._policy = policy
+        self._signals = signals
+        self._sentiment = sentiment
         self._max_chars = max_message_chars
         self._outbox_ready = outbox_ready
 
@@ -137,6 +143,7 @@ class ConversationEngine:
                 direction=Direction.IN.value,
                 sender_kind=SenderKind.CUSTOMER.value,
                 text=text,
+                sentiment=self._sentiment.score(text).score,
                 sent_at=inbound.sent_at,
                 meta=dict(inbound.meta),
             )
@@ -208,7 +215,9 @@ class ConversationEngine:
     ) -> tuple[list[MessageView], str]:
         language = detect_language(message.text)
         nlu = await asyncio.to_thread(self._nlu.parse, message.text)
-        decision = decide(Signals(nlu, conversation.fallback_streak), self._rules)
+        sentiment = self._sentiment.score(message.text)
+        signals = await self._signals.gather(conversation, message, nlu, sentiment)
+        decision = decide(signals, self._policy)
         texts = await self._reply_texts(nlu, decision, language)
         try:
             replies, state = await self._commit_bot_turn(
@@ -238,8 +247,10 @@ class ConversationEngine:
                 return [
                     say("clarify", language, options=say("clarify_joiner", language).join(quoted))
                 ]
-        if decision.action in (Action.ANSWER, Action.CLARIFY):
+        if decision.action in (Action.ANSWER, Action.CLARIFY, Action.OFFER_HUMAN):
             answer = await self._knowledge.answer(nlu.intent, language)
+            if answer and decision.action is Action.OFFER_HUMAN:
+                return [answer, say("offer_human", language)]
             if answer:
                 return [answer]
         return [say("fallback", language)]
@@ -271,7 +282,12 @@ class ConversationEngine:
             await session.execute(
                 update(Message)
                 .where(Message.id == message.id)
-                .values(intent=nlu.intent, confidence=nlu.confidence, handled_at=utcnow())
+                .values(
+                    intent=nlu.intent,
+                    confidence=nlu.confidence,
+                    handled_at=utcnow(),
+                    meta={**message.meta, "decision": _decision_record(decision)},
+                )
             )
             replies = [
                 await self._add_outbound(session, conversation, text, SenderKind.BOT, None)
@@ -436,3 +452,14 @@ class ConversationEngine:
         log.info("conversation state changed", extra=event.to_json())
         await self._bus.publish(conversation_topic(conversation_id), event)
         await self._bus.publish(AGENTS_TOPIC, event)
+
+
+def _decision_record(decision: Decision) -> dict[str, object]:
+    """What the policy saw and chose, kept on the message for agents and reports."""
+    return {
+        "action": decision.action.value,
+        "reason": decision.reason,
+        "priority": decision.priority,
+        "team": decision.team,
+        "signals": decision.signals,
+    }

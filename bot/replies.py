@@ -18,6 +18,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "this chat.",
         "zh": "正在为您转接人工客服，请稍候，客服会在此会话中回复您。",
     },
+    "offer_human": {
+        "en": "If that doesn't sort it out, I can bring in a person from our team: just say "
+        "'agent'.",
+        "zh": "如果这没有解决您的问题，我可以为您转接人工客服：输入“人工”即可。",
+    },
     "handback": {
         "en": "You're back with the assistant. Ask me anything, or type 'agent' for a person.",
         "zh": "您已回到智能助手。有问题随时问我，或输入“人工”联系客服。",

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,13 +21,20 @@ from bot.nlu.store import ModelStore
 from bot.outbox import Dispatcher, RetryPolicy
 from bot.settings import Settings
 from channels.base import OutputChannel
-from escalation.rules import RuleSettings
+from escalation.churn import ChurnScorer
+from escalation.policy import PolicySettings
+from escalation.sentiment import SentimentAnalyzer
+from escalation.signals import SignalGatherer
 from knowledge.demo import demo_intents
 from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 RETRAIN_DEBOUNCE_S = 0.3
+
+
+def churn_dir(settings: Settings) -> Path:
+    return settings.data_dir / "churn"
 
 
 @dataclass
@@ -64,7 +72,9 @@ def build_services(settings: Settings, channels: dict[str, OutputChannel]) -> Se
         knowledge,
         nlu,
         bus,
-        RuleSettings(settings.fallback_streak_to_escalate),
+        PolicySettings(fallback_streak_to_escalate=settings.fallback_streak_to_escalate),
+        SignalGatherer(sessions, knowledge, ChurnScorer(churn_dir(settings))),
+        SentimentAnalyzer(),
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
     )

@@ -231,3 +231,23 @@ def _best_f1_threshold(y: np.ndarray, risks: np.ndarray) -> float:
         if f1 > best_f1:
             best, best_f1 = float(threshold), f1
     return best
+
+
+class ChurnScorer:
+    """The company's trained churn model, if any, scoring customers' stored attributes."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._model = ChurnModel.load(directory)
+
+    @property
+    def trained(self) -> bool:
+        return self._model is not None
+
+    def reload(self) -> None:
+        self._model = ChurnModel.load(self.directory)
+
+    def score(self, attributes: Row) -> ChurnScore | None:
+        if self._model is None or not attributes:
+            return None
+        return self._model.score(attributes)

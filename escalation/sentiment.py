@@ -66,6 +66,7 @@ ENGLISH_CUES = _cues(
             r"frustrat\w*|annoy\w*|angry|furious|fed up|sick of|tired of)\b",
             -0.3,
         ),
+        (r"\b(slow|sluggish|laggy|lagging|unusable|doesn't work|not working|down again)\b", -0.2),
         (r"\b(refund|compensation|complain\w*|cancel my|switching to|leaving|lawyer|sue)\b", -0.25),
         (r"\?!|!\?", -0.2),
         (
@@ -88,7 +89,7 @@ CHINESE_CUES = _cues(
             -0.45,
         ),
         (r"[!！]{2,}|[?？][!！]", -0.2),
-        (r"(谢谢|感谢|满意|好用|很棒|太好了|赞|喜欢|方便|完美|给力|专业|耐心)", 0.45),
+        (r"(谢谢|感谢|满意|好用|很棒|太好了|赞|喜欢|方便|完美|给力|专业|耐心)", 0.55),
     ]
 )
 

@@ -160,6 +160,10 @@ class KnowledgeBase:
             return None
         return (rng or random).choice(answers)
 
+    async def category(self, intent: str) -> str | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(FaqIntent.category).where(FaqIntent.name == intent))
+
     async def sample_question(self, intent: str, language: str) -> str | None:
         """The intent's first example in `language`: how the bot names it when it asks back."""
         async with self._sessions() as session:

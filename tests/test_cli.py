@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -145,3 +146,96 @@ def test_serve_starts_and_answers_health_checks(tmp_path: Path, use_config_file:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_nlu_evaluate_on_any_csv_with_out_of_scope_rows(tmp_path: Path) -> None:
+    train = "text,intent\n" + "\n".join(
+        [f"how do i reset my password {i},reset" for i in range(6)]
+        + [f"what does the pro plan cost {i},price" for i in range(6)]
+        + [f"where is my parcel {i},delivery" for i in range(6)]
+    )
+    test = (
+        "text,intent\nreset my password please,reset\nhow much is pro,price\n"
+        "my parcel has not come,delivery\nwhat is the capital of peru,oos\n"
+    )
+    (tmp_path / "train.csv").write_text(train)
+    (tmp_path / "test.csv").write_text(test)
+    result = run(
+        [
+            "nlu",
+            "evaluate",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--oos-label",
+            "oos",
+            "--json",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures) >= {
+        "accuracy",
+        "macro_f1",
+        "in_scope_accuracy",
+        "oos_recall",
+        "oos_precision",
+        "train_seconds",
+        "parse_ms_p50",
+        "parse_ms_p99",
+    }
+    assert figures["in_scope_accuracy"] >= 2 / 3
+    (tmp_path / "bad.csv").write_text("words,label\nhi,x\n")
+    bad = run(["nlu", "evaluate", "--train", "bad.csv", "--test", "test.csv"], tmp_path)
+    assert bad.returncode == 1 and "text,intent" in bad.stderr
+
+
+def test_sentiment_evaluate_prints_json_figures(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text(
+        "text,label\nstill not fixed!!! third time,negative\nthank you so much!,positive\n"
+        "how do I change my email,neutral\n还是没解决，第三次了！！,negative\n"
+    )
+    result = run(["sentiment", "evaluate", "--data", "s.csv", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["accuracy"] == 1.0 and set(figures["per_label"]) == {
+        "negative",
+        "neutral",
+        "positive",
+    }
+    (tmp_path / "bad.csv").write_text("text,label\nhello,angry\n")
+    bad = run(["sentiment", "evaluate", "--data", "bad.csv"], tmp_path)
+    assert bad.returncode == 1 and "angry" in bad.stderr
+
+
+def test_churn_train_and_evaluate(tmp_path: Path) -> None:
+    from tests.test_policy import synthetic_customers
+
+    synthetic_customers(tmp_path / "customers.csv")
+    evaluated = run(
+        [
+            "churn",
+            "evaluate",
+            "--data",
+            "customers.csv",
+            "--label",
+            "churned",
+            "--id",
+            "email",
+            "--json",
+        ],
+        tmp_path,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    figures = json.loads(evaluated.stdout)
+    assert set(figures) >= {"roc_auc", "precision", "recall", "threshold"}
+    assert figures["roc_auc"] > 0.8
+    trained = run(
+        ["churn", "train", "--data", "customers.csv", "--label", "churned", "--id", "email"],
+        tmp_path,
+    )
+    assert trained.returncode == 0 and (tmp_path / "var" / "churn" / "churn.joblib").is_file()
+    missing = run(["churn", "train", "--data", "customers.csv", "--label", "nope"], tmp_path)
+    assert missing.returncode == 1 and "no column" in missing.stderr

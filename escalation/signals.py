@@ -1,0 +1,61 @@
+"""Gathering what the policy weighs for one customer message, from the database and models."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.nlu.result import NluResult, Outcome
+from escalation.churn import ChurnScorer
+from escalation.policy import Signals, rejects_answer
+from escalation.sentiment import Sentiment, trend
+from knowledge.service import KnowledgeBase
+from models import Conversation, Customer, Direction, Message
+
+HISTORY = 6
+
+
+class SignalGatherer:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        knowledge: KnowledgeBase,
+        churn: ChurnScorer,
+    ) -> None:
+        self._sessions = sessions
+        self._knowledge = knowledge
+        self._churn = churn
+
+    async def gather(
+        self, conversation: Conversation, message: Message, nlu: NluResult, sentiment: Sentiment
+    ) -> Signals:
+        async with self._sessions() as session:
+            earlier = (
+                await session.execute(
+                    select(Message.text, Message.sentiment)
+                    .where(
+                        Message.conversation_id == conversation.id,
+                        Message.direction == Direction.IN.value,
+                        Message.id < message.id,
+                    )
+                    .order_by(Message.id.desc())
+                    .limit(HISTORY)
+                )
+            ).all()
+            customer = await session.get_one(Customer, conversation.customer_id)
+        scores = [s for _, s in reversed(earlier) if s is not None] + [sentiment.score]
+        churn = self._churn.score(customer.attributes)
+        topic = None
+        if nlu.outcome is not Outcome.FALLBACK:
+            topic = await self._knowledge.category(nlu.intent)
+        return Signals(
+            nlu=nlu,
+            fallback_streak=conversation.fallback_streak,
+            sentiment=sentiment,
+            trend=trend(scores),
+            churn_risk=churn.risk if churn else None,
+            tier=customer.tier,
+            topic=topic,
+            rejected_answer=rejects_answer(message.text),
+            rejections_before=sum(rejects_answer(text) for text, _ in earlier),
+        )

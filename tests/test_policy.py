@@ -1,0 +1,231 @@
+"""The escalation policy over realistic conversations, through the real engine and models."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.services import Services, churn_dir
+from channels.base import InboundMessage
+from escalation.churn import ChurnModel, ChurnScorer, evaluate_churn, read_customers
+from escalation.policy import rejects_answer
+from escalation.sentiment import Label, SentimentAnalyzer, trend
+from models import Conversation, Customer, CustomerIdentity, Message
+
+
+@dataclass
+class Case:
+    name: str
+    turns: list[str]
+    state: str
+    reason: str | None = None
+    tier: str = "standard"
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+CASES = [
+    Case("calm question the bot answers", ["hi", "how do I reset my password?", "thanks!"], "bot"),
+    Case(
+        "angry VIP",
+        ["my invoice is wrong", "I was CHARGED TWICE and still no refund!!! This is ridiculous"],
+        "queued",
+        reason="vip customer",
+        tier="vip",
+    ),
+    Case(
+        "customer asks for a person in Chinese",
+        ["你好", "转人工"],
+        "queued",
+        "customer asked for a person",
+    ),
+    Case(
+        "repeated fallbacks",
+        ["xqzt vvlk prrf", "blorp znag wibble"],
+        "queued",
+        "bot did not understand 2 messages in a row",
+    ),
+    Case(
+        "high churn risk with a mild complaint",
+        ["the sync is a bit slow today"],
+        "queued",
+        "churn risk",
+        attributes={"plan": "monthly", "tenure": "1", "seats": "1"},
+    ),
+    Case(
+        "same mild complaint from a loyal customer stays with the bot",
+        ["the sync is a bit slow today"],
+        "bot",
+        attributes={"plan": "yearly", "tenure": "60", "seats": "40"},
+    ),
+    Case(
+        "answers rejected twice",
+        ["my files are not syncing", "that didn't help", "still not what I asked"],
+        "queued",
+        "rejected the bot's answers twice",
+    ),
+]
+
+
+def synthetic_customers(path: Path, count: int = 600) -> Path:
+    """Made-up customers: monthly plans and short tenure churn (a logistic ground truth)."""
+    rng = random.Random(3)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "plan", "tenure", "seats", "churned"])
+        for i in range(count):
+            plan = rng.choice(["monthly", "yearly"])
+            tenure = rng.randint(1, 72)
+            seats = rng.randint(1, 50)
+            logit = -1.0 + 2.5 * (plan == "monthly") - 0.07 * tenure
+            risk = 1 / (1 + math.exp(-logit))
+            writer.writerow(
+                [f"c{i}@example.com", plan, tenure, seats, "Yes" if rng.random() < risk else "No"]
+            )
+    return path
+
+
+@pytest.fixture
+def churn_trained(services: Services, tmp_path: Path) -> None:
+    rows = read_customers(synthetic_customers(tmp_path / "customers.csv"))
+    ChurnModel.train(rows, "churned", "email").save(churn_dir(services.settings))
+    services.engine._signals._churn.reload()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_policy_over_conversations(
+    services: Services, churn_trained: None, case: Case
+) -> None:
+    user = uuid.uuid4().hex
+    async with services.sessions() as session:  # the profile the CRM import gave the customer
+        customer = Customer(display_name=case.name, tier=case.tier, attributes=case.attributes)
+        session.add(customer)
+        await session.flush()
+        session.add(CustomerIdentity(customer_id=customer.id, channel="test", external_user=user))
+        await session.commit()
+    for text in case.turns:
+        result = await services.engine.receive(
+            InboundMessage("test", user, user, uuid.uuid4().hex, text)
+        )
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, result.conversation_id)
+    assert conversation.state == case.state, conversation.escalation_reason
+    if case.reason:
+        assert case.reason in (conversation.escalation_reason or "")
+    if case.state == "queued":
+        assert conversation.priority > 0 and conversation.team
+
+
+async def test_every_decision_is_stored_with_its_signals(services: Services) -> None:
+    result = await services.engine.receive(
+        InboundMessage("test", "u", "u", "m1", "I want a refund, charged twice!!!")
+    )
+    async with services.sessions() as session:
+        message = await session.get_one(Message, result.message_id)
+    decision = message.meta["decision"]
+    assert decision["signals"]["topic"] == "billing"
+    assert decision["signals"]["sentiment"] < 0
+    assert message.sentiment is not None and message.sentiment < 0
+
+
+async def test_bot_never_speaks_after_a_claim_even_to_an_angry_customer(services: Services) -> None:
+    from tests.test_engine import add_agent
+
+    escalated = await services.engine.receive(
+        InboundMessage("test", "x", "x", "e1", "agent please")
+    )
+    await services.engine.claim(escalated.conversation_id, await add_agent(services))
+    for i, text in enumerate(["hello??", "WHERE ARE YOU!!!", "how do I reset my password"]):
+        result = await services.engine.receive(InboundMessage("test", "x", "x", f"a{i}", text))
+        assert result.replies == [] and result.state == "agent"
+    async with services.sessions() as session:
+        bot_messages = (
+            await session.scalars(
+                select(Message).where(
+                    Message.conversation_id == escalated.conversation_id,
+                    Message.sender_kind == "bot",
+                )
+            )
+        ).all()
+    assert len(bot_messages) == 1  # the handoff notice only
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("still not fixed!!! third time I ask", Label.NEGATIVE),
+        ("Thanks a lot for nothing, been waiting 3 hours on hold", Label.NEGATIVE),
+        ("My flight was delayed again", Label.NEGATIVE),
+        ("Thank you so much, that was really helpful!", Label.POSITIVE),
+        ("how do I change my email address", Label.NEUTRAL),
+        ("还是没解决，第三次了！！", Label.NEGATIVE),
+        ("太好了，谢谢你的帮助", Label.POSITIVE),
+        ("怎么修改邮箱地址", Label.NEUTRAL),
+    ],
+)
+def test_sentiment_reads_customer_service_text(text: str, label: Label) -> None:
+    assert SentimentAnalyzer().score(text).label is label
+
+
+def test_vader_alone_misses_what_we_catch() -> None:
+    analyzer = SentimentAnalyzer()
+    text = "still not fixed!!! third time I ask"
+    assert analyzer.vader_only(text).label is Label.NEUTRAL
+    assert analyzer.score(text).label is Label.NEGATIVE
+
+
+def test_trend_counts_negative_messages_in_a_row() -> None:
+    assert trend([0.5, -0.4, -0.6]).negative_streak == 2
+    assert trend([-0.4, 0.3]).negative_streak == 0
+    assert trend([]).negative_streak == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "rejected"),
+    [
+        ("that didn't help", True),
+        ("This does not answer my question", True),
+        ("没用", True),
+        ("that helped, thanks", False),
+        ("how do I reset my password", False),
+    ],
+)
+def test_rejections_are_recognised(text: str, rejected: bool) -> None:
+    assert rejects_answer(text) is rejected
+
+
+def test_churn_model_learns_ranks_and_explains(tmp_path: Path) -> None:
+    rows = read_customers(synthetic_customers(tmp_path / "c.csv"))
+    evaluation = evaluate_churn(rows, "churned", "email")
+    assert evaluation.roc_auc > 0.8
+    assert 0 < evaluation.precision <= 1 and 0 < evaluation.recall <= 1
+    model = ChurnModel.train(rows, "churned", "email")
+    risky = model.score({"plan": "monthly", "tenure": "2", "seats": "3"})
+    loyal = model.score({"plan": "yearly", "tenure": "60", "seats": "3"})
+    assert risky.risk > 0.5 > loyal.risk
+    assert {f.feature for f in risky.factors} & {"plan", "tenure"}
+    assert "churn risk" in risky.explain()
+    model.save(tmp_path / "m")
+    assert ChurnScorer(tmp_path / "m").score({"plan": "monthly", "tenure": "2", "seats": "3"})
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("email,plan,churned\na,monthly,No\nb,yearly,No\n", "one class"),
+        ("email,plan\na,monthly\n", "no column"),
+    ],
+)
+def test_churn_data_problems_are_clear(tmp_path: Path, content: str, problem: str) -> None:
+    from escalation.churn import ChurnDataError
+
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ChurnDataError, match=problem):
+        ChurnModel.train(read_customers(path), "churned", "email")
