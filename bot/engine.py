@@ -26,10 +26,12 @@ from bot.replies import say
 from bot.states import StateConflict, transition
 from channels.base import InboundMessage, clean_text
 from escalation.policy import Action, Decision, PolicySettings, decide
+from escalation.queue import AgentUnavailable, Queue, check_capacity
 from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import SignalGatherer
 from knowledge.service import KnowledgeBase
 from models import (
+    Agent,
     Conversation,
     ConversationState,
     Customer,
@@ -79,6 +81,7 @@ class ConversationEngine:
         policy: PolicySettings,
         signals: SignalGatherer,
         sentiment: SentimentAnalyzer,
+        queue: Queue,
         max_message_chars: int,
         outbox_ready: Callable[[], None] = lambda: None,
     ) -> None:
@@ -89,6 +92,7 @@ class ConversationEngine:
         self._policy = policy
         self._signals = signals
         self._sentiment = sentiment
+        self._queue = queue
         self._max_chars = max_message_chars
         self._outbox_ready = outbox_ready
 
@@ -236,7 +240,7 @@ class ConversationEngine:
 
     async def _reply_texts(self, nlu: NluResult, decision: Decision, language: str) -> list[str]:
         if decision.action is Action.ESCALATE:
-            return [say("handoff", language)]
+            return [say("handoff", language), await self._wait_notice(decision, language)]
         if decision.action is Action.CLARIFY:
             options = [
                 await self._knowledge.sample_question(score.name, language)
@@ -255,6 +259,15 @@ class ConversationEngine:
                 return [answer]
         return [say("fallback", language)]
 
+    async def _wait_notice(self, decision: Decision, language: str) -> str:
+        estimate = await self._queue.estimate(decision.team, decision.priority)
+        if not estimate.open_now:
+            zone = self._queue.settings.hours.zone
+            opens = estimate.opens_at.astimezone(zone).strftime("%a %H:%M ") + str(zone)
+            return say("queue_closed", language, opens=opens)
+        minutes = str(max(1, round(estimate.expected_wait_s / 60)))
+        return say("queue_position", language, position=str(estimate.position), minutes=minutes)
+
     async def _commit_bot_turn(
         self,
         conversation: Conversation,
@@ -272,11 +285,16 @@ class ConversationEngine:
             target = S.BOT
             if decision.action is Action.ESCALATE:
                 target = S.QUEUED
+                now = self._queue.clock()
+                first_due, resolution_due = self._queue.due_dates(now)
                 fields.update(
                     escalation_reason=decision.reason,
                     priority=decision.priority,
                     team=decision.team,
-                    escalated_at=utcnow(),
+                    escalated_at=now,
+                    first_response_due_at=first_due,
+                    resolution_due_at=resolution_due,
+                    sla_breached=False,
                 )
             await transition(session, conversation.id, S.BOT, target, **fields)
             await session.execute(
@@ -346,6 +364,10 @@ class ConversationEngine:
         """Take the chat over. Exactly one agent wins; the bot is silent from the commit on."""
         async with self._sessions() as session:
             previous = await self._state_in(session, conversation_id)
+            agent = await session.get(Agent, agent_id)
+            if agent is None or not agent.active:
+                raise AgentUnavailable(f"no active agent {agent_id}")
+            await check_capacity(session, agent)
             await transition(
                 session,
                 conversation_id,

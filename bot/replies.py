@@ -23,6 +23,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "'agent'.",
         "zh": "如果这没有解决您的问题，我可以为您转接人工客服：输入“人工”即可。",
     },
+    "queue_position": {
+        "en": "You're number {position} in the queue; the expected wait is about {minutes} min.",
+        "zh": "您当前排在第 {position} 位，预计等待约 {minutes} 分钟。",
+    },
+    "queue_closed": {
+        "en": "Our team is away right now and back {opens}. Leave your question here and "
+        "they'll answer in this chat.",
+        "zh": "客服团队目前不在线，将于 {opens} 恢复服务。请在此留言，客服会在本会话中回复您。",
+    },
     "handback": {
         "en": "You're back with the assistant. Ask me anything, or type 'agent' for a person.",
         "zh": "您已回到智能助手。有问题随时问我，或输入“人工”联系客服。",

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.bus import InProcessBus
 from bot.database import make_engine, make_sessionmaker, upgrade
 from bot.engine import ConversationEngine
-from bot.events import kb_topic
+from bot.events import AGENTS_TOPIC, ConversationChanged, kb_topic
 from bot.nlu.result import FallbackRule
 from bot.nlu.service import NluService
 from bot.nlu.store import ModelStore
@@ -23,14 +24,17 @@ from bot.settings import Settings
 from channels.base import OutputChannel
 from escalation.churn import ChurnScorer
 from escalation.policy import PolicySettings
+from escalation.queue import Queue, QueueSettings
 from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import SignalGatherer
+from escalation.sla import BusinessHours, Clock, SlaTargets, system_clock
 from knowledge.demo import demo_intents
 from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 RETRAIN_DEBOUNCE_S = 0.3
+SLA_CHECK_S = 30.0
 
 
 def churn_dir(settings: Settings) -> Path:
@@ -47,9 +51,25 @@ class Services:
     nlu: NluService
     engine: ConversationEngine
     dispatcher: Dispatcher
+    queue: Queue
 
 
-def build_services(settings: Settings, channels: dict[str, OutputChannel]) -> Services:
+def build_queue(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> Queue:
+    queue_settings = QueueSettings(
+        hours=BusinessHours.parse(settings.business_hours, settings.business_timezone),
+        sla=SlaTargets(
+            timedelta(seconds=settings.sla_first_response_s),
+            timedelta(seconds=settings.sla_resolution_s),
+        ),
+    )
+    return Queue(sessions, queue_settings, clock)
+
+
+def build_services(
+    settings: Settings, channels: dict[str, OutputChannel], clock: Clock = system_clock
+) -> Services:
     db = make_engine(settings.sqlalchemy_url)
     sessions = make_sessionmaker(db)
     bus = InProcessBus()
@@ -59,6 +79,7 @@ def build_services(settings: Settings, channels: dict[str, OutputChannel]) -> Se
         FallbackRule(settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold),
         knowledge.training_examples,
     )
+    queue = build_queue(settings, sessions, clock)
     dispatcher = Dispatcher(
         sessions,
         channels,
@@ -75,10 +96,11 @@ def build_services(settings: Settings, channels: dict[str, OutputChannel]) -> Se
         PolicySettings(fallback_streak_to_escalate=settings.fallback_streak_to_escalate),
         SignalGatherer(sessions, knowledge, ChurnScorer(churn_dir(settings))),
         SentimentAnalyzer(),
+        queue,
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
     )
-    return Services(settings, db, sessions, bus, knowledge, nlu, engine, dispatcher)
+    return Services(settings, db, sessions, bus, knowledge, nlu, engine, dispatcher, queue)
 
 
 async def prepare(services: Services) -> None:
@@ -115,16 +137,37 @@ async def retrain_on_change(services: Services) -> AsyncIterator[None]:
             await task
 
 
+async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None:
+    """Conversations waiting past their first-response target move up the queue."""
+    while True:
+        try:
+            overdue = await services.queue.reprioritise_overdue()
+            for conversation_id in overdue:
+                log.warning("first response overdue", extra={"conversation_id": conversation_id})
+                await services.bus.publish(
+                    AGENTS_TOPIC,
+                    ConversationChanged(conversation_id, "queued", "queued", "SLA breached"),
+                )
+        except Exception:
+            log.exception("SLA check failed")
+        await asyncio.sleep(interval_s)
+
+
 @contextlib.asynccontextmanager
 async def running(services: Services) -> AsyncIterator[Services]:
     """Prepared services with their background tasks, torn down on exit."""
     await prepare(services)
-    dispatcher_task = asyncio.create_task(services.dispatcher.run(), name="outbox")
+    tasks = [
+        asyncio.create_task(services.dispatcher.run(), name="outbox"),
+        asyncio.create_task(watch_sla(services), name="sla"),
+    ]
     try:
         async with retrain_on_change(services):
             yield services
     finally:
-        dispatcher_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await dispatcher_task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await services.db.dispose()

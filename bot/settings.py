@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     outbox_base_delay_s: float = Field(default=0.5, gt=0)
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    business_hours: str = Field(default="Mon-Fri 09:00-18:00", description="or '24/7'")
+    business_timezone: str = "UTC"
+    sla_first_response_s: int = Field(default=300, ge=1)
+    sla_resolution_s: int = Field(default=8 * 3600, ge=1)
     load_demo_kb: bool = True
     log_json: bool | None = None
     log_level: str = "INFO"
@@ -59,6 +63,28 @@ class Settings(BaseSettings):
     def _known_engine(cls, value: str) -> str:
         if value not in {"local"}:
             raise ValueError(f"unknown NLU engine {value!r}; choose 'local'")
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours_parse(cls, value: str) -> str:
+        from escalation.sla import BusinessHours, BusinessHoursError
+
+        try:
+            BusinessHours.parse(value, "UTC")
+        except BusinessHoursError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        from escalation.sla import BusinessHours, BusinessHoursError
+
+        try:
+            BusinessHours.parse("24/7", value)
+        except BusinessHoursError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("log_level")

@@ -32,7 +32,7 @@ class SignalGatherer:
         async with self._sessions() as session:
             earlier = (
                 await session.execute(
-                    select(Message.text, Message.sentiment)
+                    select(Message.text, Message.sentiment, Message.intent)
                     .where(
                         Message.conversation_id == conversation.id,
                         Message.direction == Direction.IN.value,
@@ -43,11 +43,10 @@ class SignalGatherer:
                 )
             ).all()
             customer = await session.get_one(Customer, conversation.customer_id)
-        scores = [s for _, s in reversed(earlier) if s is not None] + [sentiment.score]
+        scores = [s for _, s, _ in reversed(earlier) if s is not None] + [sentiment.score]
         churn = self._churn.score(customer.attributes)
-        topic = None
-        if nlu.outcome is not Outcome.FALLBACK:
-            topic = await self._knowledge.category(nlu.intent)
+        current = [nlu.intent] if nlu.outcome is not Outcome.FALLBACK else []
+        topic = await self._topic(current + [i for _, _, i in earlier if i])
         return Signals(
             nlu=nlu,
             fallback_streak=conversation.fallback_streak,
@@ -57,5 +56,13 @@ class SignalGatherer:
             tier=customer.tier,
             topic=topic,
             rejected_answer=rejects_answer(message.text),
-            rejections_before=sum(rejects_answer(text) for text, _ in earlier),
+            rejections_before=sum(rejects_answer(text) for text, _, _ in earlier),
         )
+
+    async def _topic(self, intents_newest_first: list[str]) -> str | None:
+        """What the conversation is about: the newest intent with a specific category."""
+        for intent in intents_newest_first:
+            category = await self._knowledge.category(intent)
+            if category and category != "general":
+                return category
+        return None

@@ -8,6 +8,7 @@ from models.customer import Customer, CustomerIdentity
 from models.faq import FaqIntent
 from models.message import Direction, Message, SenderKind
 from models.outbox import OutboxItem, OutboxStatus
+from models.runtime_setting import RuntimeSetting
 
 __all__ = [
     "Agent",
@@ -23,5 +24,6 @@ __all__ = [
     "Message",
     "OutboxItem",
     "OutboxStatus",
+    "RuntimeSetting",
     "SenderKind",
 ]

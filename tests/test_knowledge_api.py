@@ -186,7 +186,7 @@ async def test_escalated_conversation_and_its_reason_via_the_api(client: TestCli
     detail = await (
         await client.get(f"/api/conversations/{body['conversation_id']}", headers=headers)
     ).json()
-    assert [m["sender_kind"] for m in detail["messages"]] == ["customer", "bot"]
+    assert [m["sender_kind"] for m in detail["messages"]] == ["customer", "bot", "bot"]
     assert (await client.get("/api/conversations/abc", headers=headers)).status == 400
     assert (await client.get("/api/conversations/999999", headers=headers)).status == 404
     assert (await client.get("/api/conversations?state=nope", headers=headers)).status == 400

@@ -153,7 +153,7 @@ async def test_bot_never_speaks_after_a_claim_even_to_an_angry_customer(services
                 )
             )
         ).all()
-    assert len(bot_messages) == 1  # the handoff notice only
+    assert len(bot_messages) == len(escalated.replies) == 2  # handoff and queue notice only
 
 
 @pytest.mark.parametrize(

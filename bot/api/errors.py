@@ -12,6 +12,7 @@ from bot.engine import ConversationNotFound
 from bot.nlu.service import NluNotReady
 from bot.states import StateConflict
 from channels.base import InvalidMessage
+from escalation.queue import AgentUnavailable
 from knowledge.errors import KnowledgeError
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(422, "the request body is not valid", _validation_details(exc))
     except InvalidMessage as exc:
         return error_response(422, str(exc))
-    except (KnowledgeError, StateConflict, ConversationNotFound) as exc:
+    except (KnowledgeError, StateConflict, ConversationNotFound, AgentUnavailable) as exc:
         return error_response(exc.status, str(exc))
     except NluNotReady as exc:
         return error_response(503, str(exc))

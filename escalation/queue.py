@@ -1,0 +1,168 @@
+"""The human queue: priority that grows with waiting, routing by team, capacity, SLA clocks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from escalation.sla import BusinessHours, Clock, SlaTargets, system_clock
+from models import Agent, Conversation, ConversationState
+
+S = ConversationState
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    hours: BusinessHours
+    sla: SlaTargets
+    wait_points_per_minute: float = 1.0
+    max_wait_points: float = 40.0
+    breach_bonus: int = 30
+    average_handle_s: float = 240.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    conversation_id: int
+    team: str | None
+    priority: int
+    effective_priority: float
+    waiting_s: float
+    reason: str | None
+    first_response_due_at: datetime | None
+    breached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitEstimate:
+    position: int
+    expected_wait_s: float
+    open_now: bool
+    opens_at: datetime
+
+
+class AgentUnavailable(Exception):
+    status = 409
+
+
+class Queue:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: QueueSettings,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._sessions = sessions
+        self.settings = settings
+        self.clock = clock
+
+    def due_dates(self, escalated_at: datetime) -> tuple[datetime, datetime]:
+        hours, sla = self.settings.hours, self.settings.sla
+        return hours.add(escalated_at, sla.first_response), hours.add(escalated_at, sla.resolution)
+
+    def effective_priority(
+        self, priority: int, escalated_at: datetime | None, now: datetime
+    ) -> float:
+        """Waiting raises priority (in business time), so nobody waits forever behind VIPs."""
+        if escalated_at is None:
+            return float(priority)
+        waited = self.settings.hours.open_time_between(escalated_at, now).total_seconds() / 60
+        bonus = min(waited * self.settings.wait_points_per_minute, self.settings.max_wait_points)
+        return round(priority + bonus, 2)
+
+    async def entries(self, team: str | None = None) -> list[QueueEntry]:
+        now = self.clock()
+        statement = select(Conversation).where(Conversation.state == S.QUEUED.value)
+        if team is not None:
+            statement = statement.where(Conversation.team == team)
+        async with self._sessions() as session:
+            rows = (await session.scalars(statement)).all()
+        entries = [
+            QueueEntry(
+                conversation_id=c.id,
+                team=c.team,
+                priority=c.priority,
+                effective_priority=self.effective_priority(c.priority, c.escalated_at, now),
+                waiting_s=(now - c.escalated_at).total_seconds() if c.escalated_at else 0.0,
+                reason=c.escalation_reason,
+                first_response_due_at=c.first_response_due_at,
+                breached=c.sla_breached,
+            )
+            for c in rows
+        ]
+        return sorted(
+            entries, key=lambda e: (-e.effective_priority, -e.waiting_s, e.conversation_id)
+        )
+
+    async def estimate(self, team: str | None, priority: int) -> WaitEstimate:
+        """Where a conversation escalated now with `priority` would stand, and for how long."""
+        now = self.clock()
+        ahead = [e for e in await self.entries(team) if e.effective_priority >= priority]
+        agents = await self._online_agents(team)
+        position = len(ahead) + 1
+        open_now = self.settings.hours.is_open(now)
+        wait = math.ceil(position / max(agents, 1)) * self.settings.average_handle_s
+        opens_at = now if open_now else self.settings.hours.next_opening(now)
+        if not open_now:
+            wait += (opens_at - now).total_seconds()
+        return WaitEstimate(position, wait, open_now, opens_at)
+
+    async def reprioritise_overdue(self) -> list[int]:
+        """Queued conversations past their first-response target jump the queue, once."""
+        now = self.clock()
+        async with self._sessions() as session:
+            overdue = (
+                await session.scalars(
+                    update(Conversation)
+                    .where(
+                        Conversation.state == S.QUEUED.value,
+                        Conversation.first_response_due_at < now,
+                        Conversation.sla_breached.is_(False),
+                    )
+                    .values(
+                        sla_breached=True,
+                        priority=Conversation.priority + self.settings.breach_bonus,
+                    )
+                    .returning(Conversation.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            await session.commit()
+        return list(overdue)
+
+    async def next_for(self, agent_id: int) -> int | None:
+        """The conversation this agent should take next: their teams, highest priority first."""
+        async with self._sessions() as session:
+            agent = await session.get(Agent, agent_id)
+            if agent is None or not agent.active:
+                raise AgentUnavailable(f"no active agent {agent_id}")
+            await check_capacity(session, agent)
+        for entry in await self.entries():
+            if entry.team is None or entry.team in agent.teams:
+                return entry.conversation_id
+        return None
+
+    async def _online_agents(self, team: str | None) -> int:
+        async with self._sessions() as session:
+            agents = (
+                await session.scalars(
+                    select(Agent).where(Agent.active.is_(True), Agent.status == "online")
+                )
+            ).all()
+        return sum(1 for a in agents if team is None or team in a.teams)
+
+
+async def check_capacity(session: AsyncSession, agent: Agent) -> None:
+    owned = await session.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.assigned_agent_id == agent.id, Conversation.state == S.AGENT.value)
+    )
+    if (owned or 0) >= agent.max_concurrent:
+        raise AgentUnavailable(
+            f"{agent.name} already has {owned} conversations (limit {agent.max_concurrent})"
+        )
