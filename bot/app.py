@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import keys
+from bot.api.agent_routes import add_agent_routes
 from bot.api.conversation_routes import add_conversation_routes
+from bot.api.customer_routes import add_customer_routes
 from bot.api.errors import json_errors
 from bot.api.nlu_routes import add_nlu_routes
 from bot.api.openapi import ApiSpec
@@ -27,6 +29,8 @@ def _api_app(spec: ApiSpec) -> web.Application:
     add_knowledge_routes(spec, routes)
     add_nlu_routes(spec, routes)
     add_conversation_routes(spec, routes)
+    add_agent_routes(spec, routes)
+    add_customer_routes(spec, routes)
 
     @routes.get("/openapi.json")
     async def openapi(request: web.Request) -> web.Response:
@@ -85,3 +89,6 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.NLU] = services.nlu
     app[keys.ENGINE] = services.engine
     app[keys.DISPATCHER] = services.dispatcher
+    app[keys.QUEUE] = services.queue
+    app[keys.POLICY] = services.policy
+    app[keys.CHURN] = services.churn

@@ -413,3 +413,30 @@ def churn_evaluate(data_path: Path, label: str, id_column: str | None, as_json: 
         return
     for key, value in result.to_json().items():
         click.echo(f"{key:<11} {value}")
+
+
+@main.group()
+def customers() -> None:
+    """Customers: import attributes and tiers from your CRM."""
+
+
+@customers.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", default="email", show_default=True, help="Column with the email address.")
+@click.pass_context
+def customers_import(ctx: click.Context, source: Path, key: str) -> None:
+    """Create or update customers by email; a 'tier' column sets the tier, the rest attributes."""
+    from escalation.customers import CustomerDataError, import_customers, parse_customer_csv
+
+    settings = _settings(ctx)
+    try:
+        rows = parse_customer_csv(source.read_text(encoding="utf-8"), key)
+    except (CustomerDataError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{source}: {exc}") from None
+
+    async def run() -> dict[str, int]:
+        async with _prepared(settings) as services:
+            return await import_customers(services.sessions, rows, key, "cli")  # type: ignore[attr-defined]
+
+    counts = asyncio.run(run())
+    click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))

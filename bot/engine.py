@@ -25,7 +25,8 @@ from bot.nlu.text import detect_language
 from bot.replies import say
 from bot.states import StateConflict, transition
 from channels.base import InboundMessage, clean_text
-from escalation.policy import Action, Decision, PolicySettings, decide
+from escalation.policy import Action, Decision, decide
+from escalation.policy_store import PolicyStore
 from escalation.queue import AgentUnavailable, Queue, check_capacity
 from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import SignalGatherer
@@ -78,7 +79,7 @@ class ConversationEngine:
         knowledge: KnowledgeBase,
         nlu: NluService,
         bus: InProcessBus,
-        policy: PolicySettings,
+        policy: PolicyStore,
         signals: SignalGatherer,
         sentiment: SentimentAnalyzer,
         queue: Queue,
@@ -221,7 +222,7 @@ class ConversationEngine:
         nlu = await asyncio.to_thread(self._nlu.parse, message.text)
         sentiment = self._sentiment.score(message.text)
         signals = await self._signals.gather(conversation, message, nlu, sentiment)
-        decision = decide(signals, self._policy)
+        decision = decide(signals, self._policy.current)
         texts = await self._reply_texts(nlu, decision, language)
         try:
             replies, state = await self._commit_bot_turn(

@@ -11,6 +11,9 @@ from bot.engine import ConversationEngine
 from bot.nlu.service import NluService
 from bot.outbox import Dispatcher
 from bot.settings import Settings
+from escalation.churn import ChurnScorer
+from escalation.policy_store import PolicyStore
+from escalation.queue import Queue
 from knowledge.service import KnowledgeBase
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +24,6 @@ NLU = web.AppKey("nlu", NluService)
 ENGINE = web.AppKey("engine", ConversationEngine)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SPEC = web.AppKey("spec", ApiSpec)
+QUEUE = web.AppKey("queue", Queue)
+POLICY = web.AppKey("policy", PolicyStore)
+CHURN = web.AppKey("churn", ChurnScorer)

@@ -24,6 +24,7 @@ from bot.settings import Settings
 from channels.base import OutputChannel
 from escalation.churn import ChurnScorer
 from escalation.policy import PolicySettings
+from escalation.policy_store import PolicyStore
 from escalation.queue import Queue, QueueSettings
 from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import SignalGatherer
@@ -52,6 +53,8 @@ class Services:
     engine: ConversationEngine
     dispatcher: Dispatcher
     queue: Queue
+    policy: PolicyStore
+    churn: ChurnScorer
 
 
 def build_queue(
@@ -80,6 +83,10 @@ def build_services(
         knowledge.training_examples,
     )
     queue = build_queue(settings, sessions, clock)
+    churn = ChurnScorer(churn_dir(settings))
+    policy = PolicyStore(
+        sessions, PolicySettings(fallback_streak_to_escalate=settings.fallback_streak_to_escalate)
+    )
     dispatcher = Dispatcher(
         sessions,
         channels,
@@ -93,14 +100,16 @@ def build_services(
         knowledge,
         nlu,
         bus,
-        PolicySettings(fallback_streak_to_escalate=settings.fallback_streak_to_escalate),
-        SignalGatherer(sessions, knowledge, ChurnScorer(churn_dir(settings))),
+        policy,
+        SignalGatherer(sessions, knowledge, churn),
         SentimentAnalyzer(),
         queue,
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
     )
-    return Services(settings, db, sessions, bus, knowledge, nlu, engine, dispatcher, queue)
+    return Services(
+        settings, db, sessions, bus, knowledge, nlu, engine, dispatcher, queue, policy, churn
+    )
 
 
 async def prepare(services: Services) -> None:
@@ -110,6 +119,7 @@ async def prepare(services: Services) -> None:
         counts = await services.knowledge.import_intents(demo_intents(), actor="demo-loader")
         log.info("demo knowledge base loaded", extra={"kb_import": counts})
     await services.nlu.sync()
+    await services.policy.load()
 
 
 @contextlib.asynccontextmanager
@@ -138,9 +148,11 @@ async def retrain_on_change(services: Services) -> AsyncIterator[None]:
 
 
 async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None:
-    """Conversations waiting past their first-response target move up the queue."""
+    """Overdue conversations move up the queue; the policy admins edited elsewhere is reloaded."""
     while True:
         try:
+            await services.policy.load()
+            services.churn.reload()
             overdue = await services.queue.reprioritise_overdue()
             for conversation_id in overdue:
                 log.warning("first response overdue", extra={"conversation_id": conversation_id})

@@ -238,14 +238,21 @@ class ChurnScorer:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._model = ChurnModel.load(directory)
+        self._model: ChurnModel | None = None
+        self._stamp: float | None = None
+        self.reload()
 
     @property
     def trained(self) -> bool:
         return self._model is not None
 
     def reload(self) -> None:
-        self._model = ChurnModel.load(self.directory)
+        """Pick up a model `deskbot churn train` wrote, also while the server runs."""
+        path = self.directory / MODEL_FILE
+        stamp = path.stat().st_mtime if path.is_file() else None
+        if stamp != self._stamp:
+            self._model = ChurnModel.load(self.directory)
+            self._stamp = stamp
 
     def score(self, attributes: Row) -> ChurnScore | None:
         if self._model is None or not attributes:

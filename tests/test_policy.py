@@ -95,7 +95,7 @@ def synthetic_customers(path: Path, count: int = 600) -> Path:
 def churn_trained(services: Services, tmp_path: Path) -> None:
     rows = read_customers(synthetic_customers(tmp_path / "customers.csv"))
     ChurnModel.train(rows, "churned", "email").save(churn_dir(services.settings))
-    services.engine._signals._churn.reload()  # type: ignore[attr-defined]
+    services.churn.reload()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -1,0 +1,252 @@
+"""Agent work over the API: the queue, claim, reply, hand back, resolve, escalation settings.
+
+Admin-token protected; each call names the agent it acts for (the console's sessions and
+roles build on these same engine calls).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.exc import IntegrityError
+
+from bot import keys
+from bot.api.auth import require_admin
+from bot.api.body import read_model
+from bot.api.errors import BadRequest
+from bot.api.openapi import ApiSpec
+from escalation.policy_store import PolicyStore, PolicyUpdate, PolicyView
+from models import Agent
+
+PREFIX = "/api"
+Team = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+class AgentAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent_id: int
+
+
+class AgentReply(AgentAction):
+    text: str
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent_id: int | None = None
+
+
+class AgentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    teams: list[Team] = Field(default_factory=lambda: ["support"], max_length=20)
+    max_concurrent: int = Field(default=3, ge=1, le=50)
+    status: str = Field(default="offline", pattern=r"^(online|away|offline)$")
+
+
+class AgentStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str = Field(pattern=r"^(online|away|offline)$")
+
+
+class AgentOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    teams: list[str]
+    max_concurrent: int
+    status: str
+
+
+class QueueEntryOut(BaseModel):
+    conversation_id: int
+    team: str | None
+    priority: int
+    effective_priority: float
+    waiting_s: float
+    reason: str | None
+    first_response_due_at: str | None
+    breached: bool
+
+
+class QueueOut(BaseModel):
+    waiting: list[QueueEntryOut]
+
+
+class NextOut(BaseModel):
+    conversation_id: int | None
+
+
+def _path_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise BadRequest("the id in the path must be an integer") from None
+
+
+def _agent_out(agent: Agent) -> dict[str, Any]:
+    return AgentOut(
+        id=agent.id,
+        email=agent.email,
+        name=agent.name,
+        teams=agent.teams,
+        max_concurrent=agent.max_concurrent,
+        status=agent.status,
+    ).model_dump()
+
+
+def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
+    def api(method: str, path: str, summary: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        return spec.route(
+            routes,
+            method,
+            path,
+            summary=summary,
+            tag="agents",
+            prefix=PREFIX,
+            auth="adminToken",
+            **kwargs,
+        )
+
+    def admin(request: web.Request) -> str:
+        return require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
+
+    @api(
+        "GET",
+        "/queue",
+        "Conversations waiting for a person, most urgent first",
+        response=QueueOut,
+        query=(("team", "string"),),
+    )
+    async def queue(request: web.Request) -> web.Response:
+        admin(request)
+        entries = await request.config_dict[keys.QUEUE].entries(request.query.get("team"))
+        waiting = [
+            QueueEntryOut(
+                conversation_id=e.conversation_id,
+                team=e.team,
+                priority=e.priority,
+                effective_priority=e.effective_priority,
+                waiting_s=round(e.waiting_s, 1),
+                reason=e.reason,
+                breached=e.breached,
+                first_response_due_at=e.first_response_due_at.isoformat()
+                if e.first_response_due_at
+                else None,
+            )
+            for e in entries
+        ]
+        return web.json_response(QueueOut(waiting=waiting).model_dump())
+
+    @api(
+        "POST",
+        "/conversations/{id}/claim",
+        "Take a conversation over (the bot goes silent)",
+        body=AgentAction,
+    )
+    async def claim(request: web.Request) -> web.Response:
+        admin(request)
+        body = await read_model(request, AgentAction)
+        conversation_id = _path_id(request)
+        await request.config_dict[keys.ENGINE].claim(conversation_id, body.agent_id)
+        return web.json_response({"conversation_id": conversation_id, "state": "agent"})
+
+    @api(
+        "POST",
+        "/conversations/{id}/reply",
+        "Reply as the agent, through the customer's channel",
+        body=AgentReply,
+    )
+    async def reply(request: web.Request) -> web.Response:
+        admin(request)
+        body = await read_model(request, AgentReply)
+        view = await request.config_dict[keys.ENGINE].agent_reply(
+            _path_id(request), body.agent_id, body.text
+        )
+        return web.json_response(view.to_json())
+
+    @api(
+        "POST",
+        "/conversations/{id}/handback",
+        "Give the conversation back to the bot",
+        body=AgentAction,
+    )
+    async def hand_back(request: web.Request) -> web.Response:
+        admin(request)
+        body = await read_model(request, AgentAction)
+        await request.config_dict[keys.ENGINE].hand_back(_path_id(request), body.agent_id)
+        return web.json_response({"conversation_id": _path_id(request), "state": "bot"})
+
+    @api(
+        "POST", "/conversations/{id}/resolve", "Mark the conversation resolved", body=ResolveRequest
+    )
+    async def resolve(request: web.Request) -> web.Response:
+        actor = admin(request)
+        body = await read_model(request, ResolveRequest)
+        who = f"agent {body.agent_id}" if body.agent_id else actor
+        await request.config_dict[keys.ENGINE].resolve(_path_id(request), who)
+        return web.json_response({"conversation_id": _path_id(request), "state": "resolved"})
+
+    @api("POST", "/agents", "Add an agent", body=AgentCreate, response=AgentOut)
+    async def create_agent(request: web.Request) -> web.Response:
+        admin(request)
+        body = await read_model(request, AgentCreate)
+        async with request.config_dict[keys.SESSIONS]() as session:
+            agent = Agent(**body.model_dump())
+            session.add(agent)
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise BadRequest(f"an agent with email {body.email} exists", status=409) from None
+            return web.json_response(_agent_out(agent), status=201)
+
+    @api(
+        "PATCH",
+        "/agents/{id}",
+        "Set an agent's status (online, away, offline)",
+        body=AgentStatus,
+        response=AgentOut,
+    )
+    async def set_status(request: web.Request) -> web.Response:
+        admin(request)
+        body = await read_model(request, AgentStatus)
+        async with request.config_dict[keys.SESSIONS]() as session:
+            agent = await session.get(Agent, _path_id(request))
+            if agent is None:
+                raise BadRequest("no such agent", status=404)
+            agent.status = body.status
+            await session.commit()
+            return web.json_response(_agent_out(agent))
+
+    @api(
+        "GET", "/agents/{id}/next", "The conversation this agent should take next", response=NextOut
+    )
+    async def next_for(request: web.Request) -> web.Response:
+        admin(request)
+        conversation_id = await request.config_dict[keys.QUEUE].next_for(_path_id(request))
+        return web.json_response({"conversation_id": conversation_id})
+
+    @api("GET", "/escalation/settings", "Escalation thresholds and weights", response=PolicyView)
+    async def get_policy(request: web.Request) -> web.Response:
+        admin(request)
+        store = request.config_dict[keys.POLICY]
+        return web.json_response(PolicyStore.view(store.current).model_dump())
+
+    @api(
+        "PATCH",
+        "/escalation/settings",
+        "Change thresholds and weights (live at once)",
+        body=PolicyUpdate,
+        response=PolicyView,
+    )
+    async def set_policy(request: web.Request) -> web.Response:
+        actor = admin(request)
+        change = await read_model(request, PolicyUpdate)
+        try:
+            updated = await request.config_dict[keys.POLICY].update(change, actor)
+        except ValueError as exc:
+            raise BadRequest(str(exc), status=422) from None
+        return web.json_response(PolicyStore.view(updated).model_dump())

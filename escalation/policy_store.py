@@ -1,0 +1,94 @@
+"""Policy thresholds and weights that admins change at runtime, kept in the database."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from escalation.policy import PolicySettings
+from models import AuditEntry, RuntimeSetting
+
+KEY = "escalation_policy"
+
+
+class PolicyUpdate(BaseModel):
+    """Every field optional: an update changes what it names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fallback_streak_to_escalate: int | None = Field(default=None, ge=1, le=10)
+    escalate_at: float | None = Field(default=None, gt=0, le=10)
+    offer_at: float | None = Field(default=None, gt=0, le=10)
+    weight_negative: float | None = Field(default=None, ge=0, le=5)
+    weight_negative_streak: float | None = Field(default=None, ge=0, le=5)
+    weight_churn: float | None = Field(default=None, ge=0, le=5)
+    churn_floor: float | None = Field(default=None, ge=0, lt=1)
+    churn_high: float | None = Field(default=None, gt=0, le=1)
+    weight_tier: float | None = Field(default=None, ge=0, le=5)
+    weight_topic: float | None = Field(default=None, ge=0, le=5)
+    weight_rejected: float | None = Field(default=None, ge=0, le=5)
+
+
+class PolicyView(BaseModel):
+    fallback_streak_to_escalate: int
+    escalate_at: float
+    offer_at: float
+    weight_negative: float
+    weight_negative_streak: float
+    weight_churn: float
+    churn_floor: float
+    churn_high: float
+    weight_tier: float
+    weight_topic: float
+    weight_rejected: float
+
+
+class PolicyStore:
+    """The live policy: defaults from the config file, overrides from admins in the database."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], defaults: PolicySettings
+    ) -> None:
+        self._sessions = sessions
+        self._defaults = defaults
+        self.current = defaults
+
+    async def load(self) -> PolicySettings:
+        async with self._sessions() as session:
+            row = await session.get(RuntimeSetting, KEY)
+        known = {f.name for f in dataclasses.fields(PolicySettings)}
+        overrides = {k: v for k, v in (row.value if row else {}).items() if k in known}
+        self.current = dataclasses.replace(self._defaults, **overrides)
+        return self.current
+
+    async def update(self, change: PolicyUpdate, actor: str) -> PolicySettings:
+        values = change.model_dump(exclude_none=True)
+        async with self._sessions() as session:
+            row = await session.get(RuntimeSetting, KEY, with_for_update=True)
+            if row is None:
+                row = RuntimeSetting(key=KEY, value={}, updated_by=actor)
+                session.add(row)
+            merged = {**row.value, **values}
+            candidate = dataclasses.replace(self._defaults, **merged)
+            if candidate.offer_at > candidate.escalate_at:
+                raise ValueError("offer_at must not be above escalate_at")
+            row.value = merged
+            row.updated_by = actor
+            session.add(
+                AuditEntry(
+                    actor=actor,
+                    action="update",
+                    entity="escalation_policy",
+                    entity_id=KEY,
+                    details=values,
+                )
+            )
+            await session.commit()
+        self.current = candidate
+        return candidate
+
+    @staticmethod
+    def view(settings: PolicySettings) -> PolicyView:
+        return PolicyView(**dataclasses.asdict(settings))
