@@ -101,7 +101,7 @@ def build_services(
         nlu,
         bus,
         policy,
-        SignalGatherer(sessions, knowledge, churn),
+        SignalGatherer(sessions, knowledge, churn, clock),
         SentimentAnalyzer(),
         queue,
         settings.max_message_chars,

@@ -7,8 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import NluResult, Outcome
 from escalation.churn import ChurnScorer
+from escalation.live_risk import combine, live_signals
 from escalation.policy import Signals, rejects_answer
 from escalation.sentiment import Sentiment, trend
+from escalation.sla import Clock, system_clock
 from knowledge.service import KnowledgeBase
 from models import Conversation, Customer, Direction, Message
 
@@ -21,10 +23,12 @@ class SignalGatherer:
         sessions: async_sessionmaker[AsyncSession],
         knowledge: KnowledgeBase,
         churn: ChurnScorer,
+        clock: Clock = system_clock,
     ) -> None:
         self._sessions = sessions
         self._knowledge = knowledge
         self._churn = churn
+        self._clock = clock
 
     async def gather(
         self, conversation: Conversation, message: Message, nlu: NluResult, sentiment: Sentiment
@@ -43,16 +47,20 @@ class SignalGatherer:
                 )
             ).all()
             customer = await session.get_one(Customer, conversation.customer_id)
-        scores = [s for _, s, _ in reversed(earlier) if s is not None] + [sentiment.score]
-        churn = self._churn.score(customer.attributes)
+            scores = [s for _, s, _ in reversed(earlier) if s is not None] + [sentiment.score]
+            mood = trend(scores)
+            live = await live_signals(
+                session, customer.id, conversation.id, mood.average, self._clock()
+            )
+        churn = combine(self._churn.score(customer.attributes), live)
         current = [nlu.intent] if nlu.outcome is not Outcome.FALLBACK else []
         topic = await self._topic(current + [i for _, _, i in earlier if i])
         return Signals(
             nlu=nlu,
             fallback_streak=conversation.fallback_streak,
             sentiment=sentiment,
-            trend=trend(scores),
-            churn_risk=churn.risk if churn else None,
+            trend=mood,
+            churn_risk=churn.risk,
             tier=customer.tier,
             topic=topic,
             rejected_answer=rejects_answer(message.text),

@@ -229,3 +229,30 @@ def test_churn_data_problems_are_clear(tmp_path: Path, content: str, problem: st
     path.write_text(content)
     with pytest.raises(ChurnDataError, match=problem):
         ChurnModel.train(read_customers(path), "churned", "email")
+
+
+def test_live_signals_raise_risk_and_name_their_factors() -> None:
+    from escalation.churn import ChurnScore, Factor
+    from escalation.live_risk import BASELINE, LiveSignals, combine
+
+    quiet = combine(None, LiveSignals(1, 0, 0, 0.0))
+    assert quiet.risk == BASELINE and quiet.factors == ()
+    troubled = combine(
+        ChurnScore(0.5, (Factor("Contract", "Month-to-month", 0.9),)), LiveSignals(5, 2, 1, -0.6)
+    )
+    assert troubled.risk > 0.75
+    assert {f.feature for f in troubled.factors} >= {"Contract", "escalations in 30 days"}
+
+
+async def test_past_escalations_count_towards_churn_risk(services: Services) -> None:
+    for thread in ("t1", "t2"):
+        result = await services.engine.receive(
+            InboundMessage("test", "repeat", thread, uuid.uuid4().hex, "agent please")
+        )
+        await services.engine.resolve(result.conversation_id, "test")
+    third = await services.engine.receive(
+        InboundMessage("test", "repeat", "t3", uuid.uuid4().hex, "how much does it cost")
+    )
+    async with services.sessions() as session:
+        message = await session.get_one(Message, third.message_id)
+    assert message.meta["decision"]["signals"]["churn_risk"] > 0.25
