@@ -240,7 +240,7 @@ def test_live_signals_raise_risk_and_name_their_factors() -> None:
     troubled = combine(
         ChurnScore(0.5, (Factor("Contract", "Month-to-month", 0.9),)), LiveSignals(5, 2, 1, -0.6)
     )
-    assert troubled.risk > 0.75
+    assert troubled.risk == 0.7084  # stay 0.5 × (1-0.2) × (1-0.1)³
     assert {f.feature for f in troubled.factors} >= {"Contract", "escalations in 30 days"}
 
 
