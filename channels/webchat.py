@@ -18,6 +18,7 @@ from bot import keys
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from bot.api.schemas import MessageOut
 from bot.bus import InProcessBus
 from bot.events import MessageDelivered, MessageView, thread_topic
 from channels.base import DeliveryTarget, InboundMessage, InvalidMessage, OutboundText
@@ -50,17 +51,6 @@ class SendRequest(BaseModel):
     client_message_id: ClientId | None = Field(
         default=None, description="Set by the client; a resend with the same id is ignored."
     )
-
-
-class MessageOut(BaseModel):
-    id: int
-    conversation_id: int
-    direction: str
-    sender_kind: str
-    text: str
-    intent: str | None
-    confidence: float | None
-    created_at: str
 
 
 class SendResponse(BaseModel):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from pydantic import BaseModel
 
 from bot import keys
-from bot.api.auth import require_admin
+from bot.api.auth import admin
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
@@ -36,20 +34,7 @@ class ImportResult(BaseModel):
 
 
 def add_knowledge_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
-    def api(method: str, path: str, summary: str, **kwargs: Any):  # type: ignore[no-untyped-def]
-        return spec.route(
-            routes,
-            method,
-            path,
-            summary=summary,
-            tag="knowledge",
-            prefix=PREFIX,
-            auth="adminToken",
-            **kwargs,
-        )
-
-    def admin(request: web.Request) -> str:
-        return require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
+    api = spec.section(routes, "knowledge", PREFIX, auth="adminToken")
 
     @api(
         "GET",

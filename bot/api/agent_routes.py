@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
 
 from bot import keys
-from bot.api.auth import require_admin
+from bot.api.auth import admin, path_int
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
@@ -80,13 +80,6 @@ class NextOut(BaseModel):
     conversation_id: int | None
 
 
-def _path_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise BadRequest("the id in the path must be an integer") from None
-
-
 def _agent_out(agent: Agent) -> dict[str, Any]:
     return AgentOut(
         id=agent.id,
@@ -99,20 +92,7 @@ def _agent_out(agent: Agent) -> dict[str, Any]:
 
 
 def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
-    def api(method: str, path: str, summary: str, **kwargs: Any):  # type: ignore[no-untyped-def]
-        return spec.route(
-            routes,
-            method,
-            path,
-            summary=summary,
-            tag="agents",
-            prefix=PREFIX,
-            auth="adminToken",
-            **kwargs,
-        )
-
-    def admin(request: web.Request) -> str:
-        return require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
+    api = spec.section(routes, "agents", PREFIX, auth="adminToken")
 
     @api(
         "GET",
@@ -150,7 +130,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     async def claim(request: web.Request) -> web.Response:
         admin(request)
         body = await read_model(request, AgentAction)
-        conversation_id = _path_id(request)
+        conversation_id = path_int(request)
         await request.config_dict[keys.ENGINE].claim(conversation_id, body.agent_id)
         return web.json_response({"conversation_id": conversation_id, "state": "agent"})
 
@@ -164,7 +144,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         admin(request)
         body = await read_model(request, AgentReply)
         view = await request.config_dict[keys.ENGINE].agent_reply(
-            _path_id(request), body.agent_id, body.text
+            path_int(request), body.agent_id, body.text
         )
         return web.json_response(view.to_json())
 
@@ -177,8 +157,8 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     async def hand_back(request: web.Request) -> web.Response:
         admin(request)
         body = await read_model(request, AgentAction)
-        await request.config_dict[keys.ENGINE].hand_back(_path_id(request), body.agent_id)
-        return web.json_response({"conversation_id": _path_id(request), "state": "bot"})
+        await request.config_dict[keys.ENGINE].hand_back(path_int(request), body.agent_id)
+        return web.json_response({"conversation_id": path_int(request), "state": "bot"})
 
     @api(
         "POST", "/conversations/{id}/resolve", "Mark the conversation resolved", body=ResolveRequest
@@ -187,8 +167,8 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         actor = admin(request)
         body = await read_model(request, ResolveRequest)
         who = f"agent {body.agent_id}" if body.agent_id else actor
-        await request.config_dict[keys.ENGINE].resolve(_path_id(request), who)
-        return web.json_response({"conversation_id": _path_id(request), "state": "resolved"})
+        await request.config_dict[keys.ENGINE].resolve(path_int(request), who)
+        return web.json_response({"conversation_id": path_int(request), "state": "resolved"})
 
     @api("POST", "/agents", "Add an agent", body=AgentCreate, response=AgentOut)
     async def create_agent(request: web.Request) -> web.Response:
@@ -214,7 +194,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         admin(request)
         body = await read_model(request, AgentStatus)
         async with request.config_dict[keys.SESSIONS]() as session:
-            agent = await session.get(Agent, _path_id(request))
+            agent = await session.get(Agent, path_int(request))
             if agent is None:
                 raise BadRequest("no such agent", status=404)
             agent.status = body.status
@@ -226,7 +206,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     )
     async def next_for(request: web.Request) -> web.Response:
         admin(request)
-        conversation_id = await request.config_dict[keys.QUEUE].next_for(_path_id(request))
+        conversation_id = await request.config_dict[keys.QUEUE].next_for(path_int(request))
         return web.json_response({"conversation_id": conversation_id})
 
     @api("GET", "/escalation/settings", "Escalation thresholds and weights", response=PolicyView)

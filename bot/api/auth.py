@@ -23,3 +23,17 @@ def require_admin(request: web.Request, admin_token: str) -> str:
     if token is None or not hmac.compare_digest(token.encode(), admin_token.encode()):
         raise BadRequest("admin token missing or wrong (Authorization: Bearer …)", status=401)
     return "admin-api"
+
+
+def admin(request: web.Request) -> str:
+    """require_admin with the token this app is configured with."""
+    from bot import keys
+
+    return require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
+
+
+def path_int(request: web.Request, name: str = "id") -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise BadRequest(f"the {name} in the path must be an integer") from None

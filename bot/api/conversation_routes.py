@@ -9,9 +9,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from bot import keys
-from bot.api.auth import require_admin
+from bot.api.auth import admin, path_int
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from bot.api.schemas import MessageOut
 from bot.engine import ConversationNotFound
 from bot.events import MessageView
 from models import Conversation, ConversationState, Message
@@ -39,17 +40,6 @@ class ConversationList(BaseModel):
     conversations: list[ConversationOut]
 
 
-class MessageOut(BaseModel):
-    id: int
-    conversation_id: int
-    direction: str
-    sender_kind: str
-    text: str
-    intent: str | None
-    confidence: float | None
-    created_at: str
-
-
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
 
@@ -72,17 +62,7 @@ def _out(c: Conversation) -> dict[str, Any]:
 
 
 def add_conversation_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
-    def api(method: str, path: str, summary: str, **kwargs: Any):  # type: ignore[no-untyped-def]
-        return spec.route(
-            routes,
-            method,
-            path,
-            summary=summary,
-            tag="conversations",
-            prefix=PREFIX,
-            auth="adminToken",
-            **kwargs,
-        )
+    api = spec.section(routes, "conversations", PREFIX, auth="adminToken")
 
     @api(
         "GET",
@@ -92,7 +72,7 @@ def add_conversation_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         query=(("state", "string"),),
     )
     async def list_conversations(request: web.Request) -> web.Response:
-        require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
+        admin(request)
         statement = select(Conversation).order_by(Conversation.id.desc()).limit(LIST_LIMIT)
         state = request.query.get("state")
         if state is not None:
@@ -110,11 +90,8 @@ def add_conversation_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         response=ConversationDetail,
     )
     async def get_conversation(request: web.Request) -> web.Response:
-        require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
-        try:
-            conversation_id = int(request.match_info["id"])
-        except ValueError:
-            raise BadRequest("conversation id must be an integer") from None
+        admin(request)
+        conversation_id = path_int(request)
         async with request.config_dict[keys.SESSIONS]() as session:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:

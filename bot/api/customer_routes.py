@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import keys
-from bot.api.auth import require_admin
+from bot.api.auth import admin, path_int
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
@@ -45,17 +45,7 @@ class CustomerOut(BaseModel):
 
 
 def add_customer_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
-    def api(method: str, path: str, summary: str, **kwargs: Any):  # type: ignore[no-untyped-def]
-        return spec.route(
-            routes,
-            method,
-            path,
-            summary=summary,
-            tag="customers",
-            prefix=PREFIX,
-            auth="adminToken",
-            **kwargs,
-        )
+    api = spec.section(routes, "customers", PREFIX, auth="adminToken")
 
     @api(
         "POST",
@@ -64,7 +54,7 @@ def add_customer_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         body=CustomerImport,
     )
     async def import_csv(request: web.Request) -> web.Response:
-        actor = require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
+        actor = admin(request)
         body = await read_model(
             request, CustomerImport, request.config_dict[keys.SETTINGS].max_import_bytes
         )
@@ -82,11 +72,8 @@ def add_customer_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         response=CustomerOut,
     )
     async def get_customer(request: web.Request) -> web.Response:
-        require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
-        try:
-            customer_id = int(request.match_info["id"])
-        except ValueError:
-            raise BadRequest("customer id must be an integer") from None
+        admin(request)
+        customer_id = path_int(request)
         async with request.config_dict[keys.SESSIONS]() as session:
             customer = await session.get(Customer, customer_id)
         if customer is None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from bot import keys
-from bot.api.auth import require_admin
+from bot.api.auth import admin
 from bot.api.body import read_model
 from bot.api.openapi import ApiSpec
 
@@ -43,20 +43,7 @@ class ModelStatus(BaseModel):
 
 
 def add_nlu_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
-    def api(method: str, path: str, summary: str, **kwargs: Any):  # type: ignore[no-untyped-def]
-        return spec.route(
-            routes,
-            method,
-            path,
-            summary=summary,
-            tag="nlu",
-            prefix=PREFIX,
-            auth="adminToken",
-            **kwargs,
-        )
-
-    def admin(request: web.Request) -> None:
-        require_admin(request, request.config_dict[keys.SETTINGS].admin_token)
+    api = spec.section(routes, "nlu", PREFIX, auth="adminToken")
 
     @api(
         "POST",

@@ -55,6 +55,20 @@ class ApiSpec:
 
         return register
 
+    def section(
+        self, routes: web.RouteTableDef, tag: str, prefix: str, auth: str | None = None
+    ) -> Callable[..., Callable[[Handler], Handler]]:
+        """A declarer for one module's routes: `api("GET", "/path", "summary", response=...)`."""
+
+        def declare(
+            method: str, path: str, summary: str, **kwargs: Any
+        ) -> Callable[[Handler], Handler]:
+            return self.route(
+                routes, method, path, summary=summary, tag=tag, prefix=prefix, auth=auth, **kwargs
+            )
+
+        return declare
+
     def document(self) -> dict[str, Any]:
         schemas: dict[str, Any] = {}
         paths: dict[str, dict[str, Any]] = {}
