@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ from models.base import utcnow
 
 log = logging.getLogger(__name__)
 S = ConversationState
+_RATING = re.compile(r"\s*([1-5])\s*(/\s*5|stars?|星|分)?\s*[.!。！]?\s*", re.IGNORECASE)
 
 
 class ConversationNotFound(LookupError):
@@ -70,6 +72,8 @@ class _Stored:
     duplicate: bool
     needs_bot: bool
     reopened: bool = False
+    thanks: Message | None = None
+    """The bot's thank-you when the message was a satisfaction rating."""
 
 
 class ConversationEngine:
@@ -110,6 +114,11 @@ class ConversationEngine:
             )
         if not stored.duplicate:
             await self._announce(MessageView.of(message))
+        if stored.thanks is not None:
+            thanks = MessageView.of(stored.thanks)
+            await self._announce(thanks)
+            self._outbox_ready()
+            return ReceiveResult(conversation.id, message.id, conversation.state, False, [thanks])
         if not stored.needs_bot:
             return ReceiveResult(
                 conversation.id, message.id, conversation.state, duplicate=stored.duplicate
@@ -138,7 +147,7 @@ class ConversationEngine:
                 unanswered = existing.handled_at is None and conversation.state == S.BOT
                 return _Stored(conversation, existing, True, unanswered)
             customer_id = await self._customer_id(session, inbound)
-            conversation, reopened = await self._open_conversation(
+            conversation, reopened, rating = await self._open_conversation(
                 session, inbound, customer_id, text
             )
             message = Message(
@@ -156,8 +165,17 @@ class ConversationEngine:
             if not needs_bot:
                 message.handled_at = utcnow()
             session.add(message)
+            thanks = None
+            if rating is not None:
+                thanks = await self._add_outbound(
+                    session,
+                    conversation,
+                    say("csat_thanks", conversation.language),
+                    SenderKind.SYSTEM,
+                    None,
+                )
             await session.commit()
-            return _Stored(conversation, message, False, needs_bot, reopened)
+            return _Stored(conversation, message, False, needs_bot, reopened, thanks)
 
     async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
         identity = await session.scalar(
@@ -183,8 +201,12 @@ class ConversationEngine:
 
     async def _open_conversation(
         self, session: AsyncSession, inbound: InboundMessage, customer_id: int, text: str
-    ) -> tuple[Conversation, bool]:
-        """The thread's latest conversation (reopened if resolved), or a new one."""
+    ) -> tuple[Conversation, bool, int | None]:
+        """The thread's latest conversation, or a new one; (conversation, reopened, rating).
+
+        On a resolved conversation a bare 1–5 answers the satisfaction question; anything
+        else reopens it with the bot.
+        """
         conversation = await session.scalar(
             select(Conversation)
             .where(
@@ -204,14 +226,18 @@ class ConversationEngine:
             )
             session.add(conversation)
             await session.flush()
-            return conversation, False
+            return conversation, False, None
         if conversation.state != S.RESOLVED:
-            return conversation, False
+            return conversation, False, None
+        rating = _RATING.fullmatch(text)
+        if rating and conversation.csat is None:
+            conversation.csat = int(rating.group(1))
+            return conversation, False, conversation.csat
         await transition(
             session, conversation.id, S.RESOLVED, S.BOT, fallback_streak=0, resolved_at=None
         )
         await session.refresh(conversation)
-        return conversation, True
+        return conversation, True, None
 
     # --- the bot's turn ----------------------------------------------------------------
 
@@ -428,7 +454,14 @@ class ConversationEngine:
                 S.RESOLVED,
                 resolved_at=utcnow(),
             )
+            conversation = await session.get_one(Conversation, conversation_id)
+            await session.refresh(conversation)
+            question = await self._add_outbound(
+                session, conversation, say("csat", conversation.language), SenderKind.SYSTEM, None
+            )
             await session.commit()
+        await self._announce(MessageView.of(question))
+        self._outbox_ready()
         await self._after_commit_state(
             conversation_id, S.RESOLVED, previous, f"resolved by {actor}"
         )

@@ -32,6 +32,16 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "they'll answer in this chat.",
         "zh": "客服团队目前不在线，将于 {opens} 恢复服务。请在此留言，客服会在本会话中回复您。",
     },
+    "csat": {
+        "en": "This conversation is closed. How satisfied are you with the help you got? "
+        "Reply with a number from 1 (not at all) to 5 (very).",
+        "zh": "本次会话已结束。您对本次服务满意吗？"
+        "请回复 1（很不满意）到 5（非常满意）之间的数字。",
+    },
+    "csat_thanks": {
+        "en": "Thank you for your rating! Write here any time if you need more help.",
+        "zh": "感谢您的评价！如需更多帮助，随时在这里留言。",
+    },
     "handback": {
         "en": "You're back with the assistant. Ask me anything, or type 'agent' for a person.",
         "zh": "您已回到智能助手。有问题随时问我，或输入“人工”联系客服。",

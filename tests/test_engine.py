@@ -246,3 +246,21 @@ async def test_sql_in_a_message_is_just_text(services: Services) -> None:
         stored = await session.get_one(Message, result.message_id)
     assert stored.text == hostile
     assert await count(services, Message) >= 2
+
+
+async def test_resolve_asks_for_a_rating_and_a_rating_does_not_reopen(services: Services) -> None:
+    first = await services.engine.receive(said("hello"))
+    await services.engine.resolve(first.conversation_id, "ann")
+    rated = await services.engine.receive(said("4"))
+    assert rated.state == "resolved" and "Thank you for your rating" in rated.replies[0].text
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, first.conversation_id)
+        texts = (
+            await session.scalars(
+                select(Message.text).where(Message.conversation_id == first.conversation_id)
+            )
+        ).all()
+    assert conversation.csat == 4
+    assert any("1 (not at all) to 5" in t for t in texts)
+    again = await services.engine.receive(said("5"))  # already rated: a new question
+    assert again.state == "bot"
