@@ -25,6 +25,7 @@ from knowledge.demo import demo_intents
 from models import Conversation, Customer, Message
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TURNS = 5
 
 
 class Sink:
@@ -86,8 +87,8 @@ async def run(kind: str, total: int, concurrency: int) -> None:
 
                 async def conversation(worker: int) -> None:
                     nonlocal replies
-                    user = f"user-{worker}"
                     for i in range(per_worker):
+                        user = f"user-{worker}-{i // TURNS}"  # short chats, as customers write
                         text = texts[worker * per_worker + i]
                         message = InboundMessage("bench", user, user, uuid.uuid4().hex, text)
                         started = time.perf_counter()

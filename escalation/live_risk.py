@@ -32,24 +32,18 @@ async def live_signals(
     session: AsyncSession, customer_id: int, current_conversation: int, mood: float, now: datetime
 ) -> LiveSignals:
     since = now - WINDOW
-    recent = (Conversation.customer_id == customer_id) & (Conversation.created_at >= since)
-    contacts = await session.scalar(select(func.count()).select_from(Conversation).where(recent))
-    escalations = await session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(
-            recent, Conversation.escalated_at.is_not(None), Conversation.id != current_conversation
+    other = Conversation.id != current_conversation
+    recent = Conversation.created_at >= since
+    open_states = [ConversationState.QUEUED.value, ConversationState.AGENT.value]
+    contacts, escalations, unresolved = (
+        await session.execute(
+            select(
+                func.count().filter(recent),
+                func.count().filter(recent, other, Conversation.escalated_at.is_not(None)),
+                func.count().filter(other, Conversation.state.in_(open_states)),
+            ).where(Conversation.customer_id == customer_id)
         )
-    )
-    unresolved = await session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(
-            Conversation.customer_id == customer_id,
-            Conversation.id != current_conversation,
-            Conversation.state.in_([ConversationState.QUEUED.value, ConversationState.AGENT.value]),
-        )
-    )
+    ).one()
     return LiveSignals(contacts or 0, escalations or 0, unresolved or 0, mood)
 
 

@@ -69,8 +69,9 @@ class SignalGatherer:
 
     async def _topic(self, intents_newest_first: list[str]) -> str | None:
         """What the conversation is about: the newest intent with a specific category."""
+        categories = await self._knowledge.categories(set(intents_newest_first))
         for intent in intents_newest_first:
-            category = await self._knowledge.category(intent)
+            category = categories.get(intent)
             if category and category != "general":
                 return category
         return None

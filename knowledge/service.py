@@ -160,9 +160,14 @@ class KnowledgeBase:
             return None
         return (rng or random).choice(answers)
 
-    async def category(self, intent: str) -> str | None:
+    async def categories(self, intents: set[str]) -> dict[str, str]:
+        if not intents:
+            return {}
         async with self._sessions() as session:
-            return await session.scalar(select(FaqIntent.category).where(FaqIntent.name == intent))
+            rows = await session.execute(
+                select(FaqIntent.name, FaqIntent.category).where(FaqIntent.name.in_(intents))
+            )
+        return {name: category for name, category in rows}
 
     async def sample_question(self, intent: str, language: str) -> str | None:
         """The intent's first example in `language`: how the bot names it when it asks back."""
