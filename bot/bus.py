@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 from bot.events import Event
 
@@ -21,19 +21,12 @@ class Subscription:
         self.topic = topic
         self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            yield await self.queue.get()
-
     def close(self) -> None:
         self._bus._remove(self)
 
 
 class InProcessBus:
-    """Topic-based fan-out within one process; the Redis bus offers the same interface."""
+    """Topic-based fan-out within one process."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
@@ -60,6 +53,3 @@ class InProcessBus:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._subscribers[subscription.topic]
-
-    def subscriber_count(self, topic: str) -> int:
-        return len(self._subscribers.get(topic, ()))

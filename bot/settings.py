@@ -28,14 +28,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "DESKBOT_DATABASE_URL", "database_url"),
         description="SQLAlchemy URL; empty means a SQLite file in data_dir.",
     )
-    redis_url: str = Field(
-        default="", validation_alias=AliasChoices("REDIS_URL", "DESKBOT_REDIS_URL", "redis_url")
-    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     secret_key: str = Field(default="", description="Signs visitor tokens; generated if empty.")
     admin_token: str = Field(default="", description="Bearer token for admin APIs; generated.")
-    company_name: str = "Acme Cloud"
     nlu_engine: str = "local"
     nlu_fallback_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     nlu_ambiguity_threshold: float = Field(default=0.1, ge=0.0, le=1.0)

@@ -106,9 +106,6 @@ class SentimentAnalyzer:
             return self._chinese(text)
         return self._english(text)
 
-    def score_many(self, texts: Sequence[str]) -> list[Sentiment]:
-        return [self.score(t) for t in texts]
-
     def vader_only(self, text: str) -> Sentiment:
         compound = float(self._vader.polarity_scores(text)["compound"])
         return Sentiment(compound, _label(compound, VADER_THRESHOLD))

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-BUILTIN_INTENTS = frozenset({"greet", "goodbye", "thanks", "human_handoff", "out_of_scope"})
 INTENT_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MAX_TEXTS_PER_LANGUAGE = 500

@@ -119,7 +119,7 @@ def test_serve_starts_and_answers_health_checks(tmp_path: Path, use_config_file:
     port = _free_port()
     args = ["serve", "--port", str(port)]
     if use_config_file:
-        (tmp_path / "deskbot.toml").write_text(f"port = {port}\ncompany_name = 'X'\n")
+        (tmp_path / "deskbot.toml").write_text(f"port = {port}\nlog_level = 'WARNING'\n")
         args = ["--config", "deskbot.toml", "serve"]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     server = subprocess.Popen(

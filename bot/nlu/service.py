@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from bot.nlu.local import ENGINE_NAME, LocalNluModel, TrainingExample, training_fingerprint
 from bot.nlu.result import FallbackRule, NluResult
@@ -44,12 +44,6 @@ class NluService:
         if model is None:
             raise NluNotReady("the NLU model is not trained yet")
         return self._rule.apply(model.rank(text), ENGINE_NAME, model.version)
-
-    def parse_many(self, texts: Sequence[str]) -> list[NluResult]:
-        model = self._model
-        if model is None:
-            raise NluNotReady("the NLU model is not trained yet")
-        return [self._rule.apply(r, ENGINE_NAME, model.version) for r in model.rank_many(texts)]
 
     async def sync(self) -> bool:
         """Make the live model match the knowledge base; True when a new model went live."""
