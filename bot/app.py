@@ -43,11 +43,20 @@ def _api_app(spec: ApiSpec) -> web.Application:
 
 async def healthz(request: web.Request) -> web.Response:
     nlu = request.app[keys.NLU]
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if nlu.ready else "starting",
         "version": VERSION,
         "nlu": {"engine": request.app[keys.SETTINGS].nlu_engine, "model_version": nlu.version},
     }
+    if nlu.rasa is not None:
+        status = await nlu.rasa.client.status()
+        body["rasa"] = {
+            "reachable": status.reachable,
+            "model": nlu.rasa.version,
+            "breaker": status.breaker,
+            "answering": "rasa" if status.reachable and status.breaker == "closed" else "local",
+            "local_fallbacks": nlu.local_fallbacks,
+        }
     return web.json_response(body, status=200 if nlu.ready else 503)
 
 

@@ -440,3 +440,50 @@ def customers_import(ctx: click.Context, source: Path, key: str) -> None:
 
     counts = asyncio.run(run())
     click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@main.group()
+def rasa() -> None:
+    """Rasa 3.6 backend: its own environment, project export."""
+
+
+@rasa.command("setup")
+@click.option("--python", "python", default=None, help="A Python 3.8–3.10 interpreter.")
+@click.pass_context
+def rasa_setup(ctx: click.Context, python: str | None) -> None:
+    """Install rasa==3.6.21 into its own virtualenv (idempotent; about 2.7 GB)."""
+    from bot.nlu.rasa_env import RasaEnvironment, RasaSetupError, default_home
+
+    settings = _settings(ctx)
+    env = RasaEnvironment(settings.rasa_home or default_home())
+    try:
+        created = env.setup(python)
+    except RasaSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"rasa {'installed' if created else 'already installed'} in {env.home}")
+
+
+@rasa.command("export")
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--epochs", type=int, default=None, help="DIET epochs (default: rasa_epochs).")
+@click.pass_context
+def rasa_export(ctx: click.Context, target: Path, epochs: int | None) -> None:
+    """Write a Rasa project (config.yml, domain.yml, data/nlu.yml) from the knowledge base."""
+    from knowledge.rasa_project import write_rasa_project
+    from knowledge.schema import IntentData
+
+    settings = _settings(ctx)
+
+    async def run() -> list[IntentData]:
+        async with _prepared(settings) as services:
+            views = await services.knowledge.list()  # type: ignore[attr-defined]
+            return [IntentData(**v.model_dump(exclude={"version", "updated_by"})) for v in views]
+
+    written = write_rasa_project(
+        asyncio.run(run()),
+        target,
+        epochs or settings.rasa_epochs,
+        settings.nlu_fallback_threshold,
+        settings.nlu_ambiguity_threshold,
+    )
+    click.echo("wrote " + ", ".join(str(p) for p in written))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -245,7 +244,7 @@ class ConversationEngine:
         self, conversation: Conversation, message: Message
     ) -> tuple[list[MessageView], str]:
         language = detect_language(message.text)
-        nlu = await asyncio.to_thread(self._nlu.parse, message.text)
+        nlu = await self._nlu.parse_async(message.text)
         sentiment = self._sentiment.score(message.text)
         signals = await self._signals.gather(conversation, message, nlu, sentiment)
         decision = decide(signals, self._policy.current)

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.bus import InProcessBus
 from bot.database import make_engine, make_sessionmaker, upgrade
 from bot.engine import ConversationEngine
 from bot.events import AGENTS_TOPIC, ConversationChanged, kb_topic
+from bot.nlu.rasa_backend import RasaBackend
+from bot.nlu.rasa_client import RasaClient
+from bot.nlu.rasa_env import RasaEnvironment, RasaServer, RasaSetupError, default_home
 from bot.nlu.result import FallbackRule
 from bot.nlu.service import NluService
 from bot.nlu.store import ModelStore
@@ -30,6 +34,7 @@ from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import SignalGatherer
 from escalation.sla import BusinessHours, Clock, SlaTargets, system_clock
 from knowledge.demo import demo_intents
+from knowledge.schema import IntentData
 from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -126,6 +131,8 @@ async def prepare(services: Services) -> None:
 async def retrain_on_change(services: Services) -> AsyncIterator[None]:
     """Keep the live model in step with the knowledge base, without a restart."""
 
+    rasa_jobs: set[asyncio.Task[None]] = set()
+
     async def watch() -> None:
         with services.bus.subscribe(kb_topic()) as changes:
             while True:
@@ -137,14 +144,77 @@ async def retrain_on_change(services: Services) -> AsyncIterator[None]:
                     await services.nlu.sync()
                 except Exception:
                     log.exception("retraining failed; the previous model stays live")
+                if services.nlu.rasa is not None:
+                    rasa_jobs.add(asyncio.create_task(_sync_rasa(services.nlu.rasa)))
+                    rasa_jobs.difference_update({j for j in rasa_jobs if j.done()})
 
     task = asyncio.create_task(watch(), name="nlu-retrain")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for job in [task, *rasa_jobs]:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+
+
+async def _sync_rasa(backend: RasaBackend) -> None:
+    """Rasa trains for a while; until it is done, the previous Rasa model keeps answering."""
+    try:
+        await backend.sync()
+    except Exception:
+        log.exception("rasa retraining failed; the previous rasa model stays live")
+
+
+@contextlib.asynccontextmanager
+async def rasa_engine(services: Services) -> AsyncIterator[None]:
+    """With nlu_engine=rasa: train Rasa from the KB, serve it, parse with it (local as fallback)."""
+    settings = services.settings
+    if settings.nlu_engine != "rasa":
+        yield
+        return
+    env = RasaEnvironment(settings.rasa_home or default_home())
+    if not settings.rasa_url and not env.rasa.is_file():
+        raise RasaSetupError(
+            f"nlu_engine is rasa but Rasa is not installed in {env.home}; run `deskbot rasa setup`"
+        )
+    server = None
+    if not settings.rasa_url:
+        server = RasaServer(env, settings.rasa_port, settings.data_dir / "rasa" / "server.log")
+    async with aiohttp.ClientSession() as http:
+        rule = FallbackRule(settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold)
+        client = RasaClient(http, settings.rasa_url or server.url, rule)  # type: ignore[union-attr]
+        backend = RasaBackend(
+            env,
+            client,
+            settings.data_dir / "rasa" / "models",
+            _enabled_intents(services),
+            settings.rasa_epochs,
+            (settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold),
+            server,
+        )
+        try:
+            await backend.start()
+        except RasaSetupError:
+            log.exception("rasa did not start; the local engine answers until it does")
+        services.nlu.rasa = backend
+        supervisor = asyncio.create_task(backend.supervise(), name="rasa-supervisor")
+        try:
+            yield
+        finally:
+            services.nlu.rasa = None
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+            await backend.stop()
+
+
+def _enabled_intents(services: Services):  # type: ignore[no-untyped-def]
+    async def load() -> list[IntentData]:
+        views = await services.knowledge.list()
+        return [IntentData(**v.model_dump(exclude={"version", "updated_by"})) for v in views]
+
+    return load
 
 
 async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None:
@@ -174,7 +244,7 @@ async def running(services: Services) -> AsyncIterator[Services]:
         asyncio.create_task(watch_sla(services), name="sla"),
     ]
     try:
-        async with retrain_on_change(services):
+        async with rasa_engine(services), retrain_on_change(services):
             yield services
     finally:
         for task in tasks:

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="Signs visitor tokens; generated if empty.")
     admin_token: str = Field(default="", description="Bearer token for admin APIs; generated.")
     nlu_engine: str = "local"
+    rasa_url: str = Field(
+        default="", description="A Rasa server run elsewhere; empty: deskbot runs one."
+    )
+    rasa_home: Path | None = Field(
+        default=None, description="Rasa's virtualenv (deskbot rasa setup)."
+    )
+    rasa_port: int = Field(default=5005, ge=1, le=65535)
+    rasa_epochs: int = Field(default=100, ge=1, le=1000)
     nlu_fallback_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     nlu_ambiguity_threshold: float = Field(default=0.1, ge=0.0, le=1.0)
     fallback_streak_to_escalate: int = Field(default=2, ge=1)
@@ -57,8 +65,8 @@ class Settings(BaseSettings):
     @field_validator("nlu_engine")
     @classmethod
     def _known_engine(cls, value: str) -> str:
-        if value not in {"local"}:
-            raise ValueError(f"unknown NLU engine {value!r}; choose 'local'")
+        if value not in {"local", "rasa"}:
+            raise ValueError(f"unknown NLU engine {value!r}; choose 'local' or 'rasa'")
         return value
 
     @field_validator("business_hours")

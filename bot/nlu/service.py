@@ -8,6 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.nlu.local import ENGINE_NAME, LocalNluModel, TrainingExample, training_fingerprint
+from bot.nlu.rasa_backend import RasaBackend
+from bot.nlu.rasa_client import RasaUnavailable
 from bot.nlu.result import FallbackRule, NluResult
 from bot.nlu.store import ModelStore
 
@@ -30,6 +32,9 @@ class NluService:
         self._model: LocalNluModel | None = None
         self._lock = asyncio.Lock()
         self.last_train_seconds: float | None = None
+        self.rasa: RasaBackend | None = None
+        self.local_fallbacks = 0
+        """Messages the local engine answered because Rasa was unavailable."""
 
     @property
     def version(self) -> str | None:
@@ -44,6 +49,16 @@ class NluService:
         if model is None:
             raise NluNotReady("the NLU model is not trained yet")
         return self._rule.apply(model.rank(text), ENGINE_NAME, model.version)
+
+    async def parse_async(self, text: str) -> NluResult:
+        """Rasa when it is the engine and reachable; otherwise the local model."""
+        if self.rasa is not None:
+            try:
+                return await self.rasa.client.parse(text)
+            except RasaUnavailable as exc:
+                self.local_fallbacks += 1
+                log.debug("rasa unavailable, local parse", extra={"error": str(exc)})
+        return await asyncio.to_thread(self.parse, text)
 
     async def sync(self) -> bool:
         """Make the live model match the knowledge base; True when a new model went live."""

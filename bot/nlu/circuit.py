@@ -1,0 +1,48 @@
+"""A circuit breaker: after repeated failures, stop calling for a while, then try once."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        failure_threshold: int = 3,
+        reset_after_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._threshold = failure_threshold
+        self.reset_after_s = reset_after_s
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - self._opened_at >= self.reset_after_s:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def allows(self) -> bool:
+        """Closed: yes. Open: no. Half-open: yes, one trial (which re-opens on failure)."""
+        return self.state is not BreakerState.OPEN
+
+    def succeeded(self) -> None:
+        self._failures = 0
+        self._opened_at = None
+
+    def failed(self) -> None:
+        self._failures += 1
+        if self._failures >= self._threshold or self.state is BreakerState.HALF_OPEN:
+            self._opened_at = self._clock()

@@ -1,0 +1,128 @@
+"""The Rasa backend against a real Rasa 3.6.21 server in its own virtualenv.
+
+The first run installs Rasa (about 80 s, 2.7 GB) into ~/.cache/deskbot; later runs reuse it.
+Training uses a small slice of the demo knowledge base and few epochs (a setting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot import keys
+from bot.app import init_app
+from bot.database import upgrade
+from bot.nlu.rasa_env import RasaEnvironment, default_home
+from bot.services import build_services
+from bot.settings import Settings
+from knowledge.demo import demo_intents
+from knowledge.rasa_project import write_rasa_project
+from tests.conftest import ClientFactory
+from tests.test_webchat import new_visitor, send
+
+SLICE = {
+    "greet",
+    "goodbye",
+    "thanks",
+    "human_handoff",
+    "out_of_scope",
+    "reset_password",
+    "payment_methods",
+    "pricing_plans",
+    "sync_not_working",
+    "refund_request",
+}
+
+
+@pytest.fixture(scope="session")
+def rasa_env() -> RasaEnvironment:
+    env = RasaEnvironment(default_home())
+    env.setup()
+    return env
+
+
+def test_setup_is_idempotent(rasa_env: RasaEnvironment) -> None:
+    assert rasa_env.installed()
+    assert rasa_env.setup() is False
+
+
+async def test_exported_project_passes_rasa_data_validate(
+    rasa_env: RasaEnvironment, tmp_path: Path
+) -> None:
+    write_rasa_project(demo_intents(), tmp_path, epochs=5)
+    output = await rasa_env.validate(tmp_path)
+    assert "No story structure conflicts" in output or "validation" in output.lower()
+
+
+@pytest.fixture
+async def rasa_client(
+    rasa_env: RasaEnvironment,
+    make_settings: Callable[..., Settings],
+    aiohttp_client: ClientFactory,
+    unused_tcp_port_factory: Callable[[], int],
+) -> AsyncIterator[TestClient]:
+    settings = make_settings(
+        nlu_engine="rasa", rasa_epochs=60, rasa_port=unused_tcp_port_factory(), load_demo_kb=False
+    )
+    seed = build_services(settings, {})
+    await upgrade(seed.db)
+    await seed.knowledge.import_intents([i for i in demo_intents() if i.name in SLICE], "test")
+    await seed.db.dispose()
+    client = await aiohttp_client(await init_app(settings))
+    yield client
+
+
+async def health(client: TestClient) -> dict:  # type: ignore[type-arg]
+    return await (await client.get("/healthz")).json()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_rasa_answers_then_local_covers_while_it_is_down(rasa_client: TestClient) -> None:
+    client = rasa_client
+    backend = client.app[keys.NLU].rasa
+    assert backend is not None and backend.server is not None
+    assert (await health(client))["rasa"]["answering"] == "rasa"
+    visitor = await new_visitor(client)
+
+    _, answer = await send(client, visitor, "I forgot my password")
+    assert "Forgot password" in answer["replies"][0]["text"]
+    assert client.app[keys.NLU].local_fallbacks == 0
+
+    backend.server.kill()  # Rasa crashes mid-conversation
+    _, covered = await send(client, visitor, "what payment methods do you accept")
+    assert "PayPal" in covered["replies"][0]["text"]
+    assert client.app[keys.NLU].local_fallbacks >= 1
+    assert (await health(client))["rasa"]["answering"] == "local"
+
+    for _ in range(240):  # deskbot's supervisor restarts Rasa; the breaker lets it back in
+        if (await health(client))["rasa"]["answering"] == "rasa":
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(backend.client.breaker.reset_after_s)
+    fallbacks = client.app[keys.NLU].local_fallbacks
+    _, back = await send(client, visitor, "how much does it cost")
+    assert "per user" in back["replies"][0]["text"]
+    assert client.app[keys.NLU].local_fallbacks == fallbacks
+    assert (await health(client))["rasa"]["answering"] == "rasa"
+
+
+def test_circuit_breaker_opens_waits_and_tries_again() -> None:
+    from bot.nlu.circuit import BreakerState, CircuitBreaker
+
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=3, reset_after_s=10, clock=lambda: now[0])
+    for _ in range(3):
+        assert breaker.allows()
+        breaker.failed()
+    assert breaker.state is BreakerState.OPEN and not breaker.allows()
+    now[0] = 10.0
+    assert breaker.state is BreakerState.HALF_OPEN and breaker.allows()
+    breaker.failed()  # the trial failed: open again for another period
+    assert breaker.state is BreakerState.OPEN
+    now[0] = 20.0
+    breaker.succeeded()
+    assert breaker.state is BreakerState.CLOSED
