@@ -34,9 +34,45 @@ def peer(train_path: Path, test_path: Path) -> dict[str, float]:
     }
 
 
+def rasa_row(train, test, rule: FallbackRule, epochs: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Rasa's DIET in the same run; the trained model is kept in the cache and reused."""
+    import asyncio
+    import socket
+
+    from bot.nlu.evaluate import evaluate_rasa
+    from bot.nlu.rasa_env import RasaEnvironment, default_home
+
+    work = default_home().parent / "bench" / f"banking77-e{epochs}"
+    work.mkdir(parents=True, exist_ok=True)
+    model = work / "models" / f"eval-e{epochs}.tar.gz"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = asyncio.run(
+        evaluate_rasa(
+            train,
+            test,
+            rule,
+            RasaEnvironment(default_home()),
+            work,
+            port,
+            epochs,
+            model=model if model.is_file() else None,
+        )
+    ).to_json()
+    print(f"(rasa model: {model}; training seconds are 0 when it was reused)")
+    return result  # type: ignore[return-value]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--rasa-epochs",
+        type=int,
+        default=0,
+        help="Also run Rasa DIET with this many epochs (100 is Rasa's default).",
+    )
     args = parser.parse_args()
     train_path, test_path = args.data / "train.csv", args.data / "test.csv"
     defaults = Settings.model_fields
@@ -50,6 +86,10 @@ def main() -> None:
         "deskbot local (default fallback)": evaluate_local(train, test, with_fallback).to_json(),
         "peer: tf-idf + logistic regression": peer(train_path, test_path),
     }
+    if args.rasa_epochs:
+        rows[f"rasa DIET, {args.rasa_epochs} epochs (no fallback)"] = rasa_row(
+            train, test, no_fallback, args.rasa_epochs
+        )
     print(f"BANKING77: {len(train)} train / {len(test)} test rows, 77 intents")
     print(
         f"{'engine':<36} {'accuracy':>9} {'macro-F1':>9} {'train s':>8} {'p50 ms':>7} {'p99 ms':>7}"

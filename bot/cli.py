@@ -269,11 +269,18 @@ def nlu_parse(ctx: click.Context, text: str) -> None:
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-@click.option("--engine", type=click.Choice(["local"]), default="local", show_default=True)
+@click.option("--engine", type=click.Choice(["local", "rasa"]), default="local", show_default=True)
 @click.option(
     "--oos-label", default=None, help="Intent label of out-of-scope rows (must fall back)."
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option("--epochs", type=int, default=None, help="rasa: DIET epochs (default rasa_epochs).")
+@click.option(
+    "--rasa-model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="rasa: reuse a trained model instead of training.",
+)
 @click.pass_context
 def nlu_evaluate(
     ctx: click.Context,
@@ -282,6 +289,8 @@ def nlu_evaluate(
     engine: str,
     oos_label: str | None,
     as_json: bool,
+    epochs: int | None,
+    rasa_model: Path | None,
 ) -> None:
     """Train on one CSV (text,intent) and score the engine on another."""
     import json
@@ -295,7 +304,12 @@ def nlu_evaluate(
     except EvaluationDataError as exc:
         raise click.ClickException(str(exc)) from None
     rule = FallbackRule(settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold)
-    result = evaluate_local(train, test, rule, oos_label)
+    if engine == "rasa":
+        result = asyncio.run(
+            _evaluate_rasa(settings, train, test, rule, oos_label, epochs, rasa_model)
+        )
+    else:
+        result = evaluate_local(train, test, rule, oos_label)
     if as_json:
         click.echo(json.dumps(result.to_json()))
         return
@@ -487,3 +501,31 @@ def rasa_export(ctx: click.Context, target: Path, epochs: int | None) -> None:
         settings.nlu_ambiguity_threshold,
     )
     click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+async def _evaluate_rasa(settings, train, test, rule, oos_label, epochs, model):  # type: ignore[no-untyped-def]
+    import socket
+    import tempfile
+
+    from bot.nlu.evaluate import evaluate_rasa
+    from bot.nlu.rasa_env import RasaEnvironment, RasaSetupError, default_home
+
+    env = RasaEnvironment(settings.rasa_home or default_home())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="deskbot-eval-") as tmp:
+        try:
+            return await evaluate_rasa(
+                train,
+                test,
+                rule,
+                env,
+                Path(tmp),
+                port,
+                epochs or settings.rasa_epochs,
+                oos_label,
+                model.resolve() if model else None,
+            )
+        except RasaSetupError as exc:
+            raise click.ClickException(str(exc)) from None

@@ -126,3 +126,62 @@ def test_circuit_breaker_opens_waits_and_tries_again() -> None:
     now[0] = 20.0
     breaker.succeeded()
     assert breaker.state is BreakerState.CLOSED
+
+
+def test_nlu_evaluate_with_the_rasa_engine(rasa_env: RasaEnvironment, tmp_path: Path) -> None:
+    import json
+
+    from tests.test_cli import run
+
+    intents = {
+        "reset": [
+            "how do i reset my password",
+            "forgot my password",
+            "password reset please",
+            "i can't remember my password",
+            "change my password",
+            "lost password",
+        ],
+        "price": [
+            "what does the pro plan cost",
+            "how much is it",
+            "pricing please",
+            "how expensive is the business plan",
+            "price per user",
+            "cost of a plan",
+        ],
+        "parcel": [
+            "where is my parcel",
+            "my package has not arrived",
+            "track my delivery",
+            "when will my order come",
+            "parcel status",
+            "delivery is late",
+        ],
+    }
+    train = "text,intent\n" + "\n".join(f"{t},{i}" for i, ts in intents.items() for t in ts)
+    (tmp_path / "train.csv").write_text(train + "\n")
+    (tmp_path / "test.csv").write_text(
+        "text,intent\nplease reset my password,reset\nhow much does pro cost,price\n"
+        "where is my package,parcel\n"
+    )
+    result = run(
+        [
+            "nlu",
+            "evaluate",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--engine",
+            "rasa",
+            "--epochs",
+            "40",
+            "--json",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["examples"] == 3 and figures["train_seconds"] > 0
+    assert figures["in_scope_accuracy"] >= 2 / 3

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import aiohttp
 from sklearn.metrics import accuracy_score, f1_score
 
 from bot.nlu.local import LocalNluModel, TrainingExample
+from bot.nlu.rasa_client import RasaClient
+from bot.nlu.rasa_env import RasaEnvironment, RasaServer
 from bot.nlu.result import FALLBACK_INTENT, FallbackRule
+from knowledge.rasa_project import write_rasa_project
+from knowledge.schema import IntentData
 
 LATENCY_SAMPLE = 500
 
@@ -99,3 +105,67 @@ def _score(
         parse_ms_p50=round(quantiles[49], 3),
         parse_ms_p99=round(quantiles[98], 3),
     )
+
+
+def _intents_from_examples(examples: list[TrainingExample]) -> list[IntentData]:
+    by_intent: dict[str, list[str]] = {}
+    for example in examples:
+        by_intent.setdefault(example.intent, []).append(example.text)
+    return [
+        IntentData(name=_rasa_safe(name), examples={"en": list(dict.fromkeys(texts))})
+        for name, texts in by_intent.items()
+    ]
+
+
+def _rasa_safe(intent: str) -> str:
+    """Intent labels become deskbot intent names (lower case, [a-z0-9_])."""
+    cleaned = "".join(c if c.isalnum() else "_" for c in intent.lower()).strip("_") or "intent"
+    return cleaned if cleaned[0].isalpha() else f"i_{cleaned}"
+
+
+async def evaluate_rasa(
+    train: list[TrainingExample],
+    test: list[TrainingExample],
+    rule: FallbackRule,
+    env: RasaEnvironment,
+    work_dir: Path,
+    port: int,
+    epochs: int,
+    oos_label: str | None = None,
+    model: Path | None = None,
+) -> Evaluation:
+    """Train Rasa (or reuse `model`), serve it on loopback, parse every test row over HTTP."""
+    in_scope = [e for e in train if e.intent != oos_label]
+    train_seconds = 0.0
+    if model is None:
+        project = work_dir / "project"
+        write_rasa_project(_intents_from_examples(in_scope), project, epochs, 0.0, 0.0)
+        started = time.perf_counter()
+        model = await env.train(project, (work_dir / "models").resolve(), f"eval-e{epochs}")
+        train_seconds = time.perf_counter() - started
+    server = RasaServer(env, port, work_dir / "rasa.log")
+    await server.start(model)
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = RasaClient(http, server.url, rule, timeout_s=30)
+            await _wait_for(client, server)
+            predicted, timings = [], []
+            for example in test:
+                started = time.perf_counter()
+                predicted.append((await client.parse(example.text)).intent)
+                timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        await server.stop()
+    expected = [FALLBACK_INTENT if e.intent == oos_label else _rasa_safe(e.intent) for e in test]
+    return _score(expected, predicted, train_seconds, timings)
+
+
+async def _wait_for(client: RasaClient, server: RasaServer) -> None:
+    for _ in range(600):
+        if not server.running:
+            raise EvaluationDataError("the rasa server exited; see rasa.log in the work directory")
+        status = await client.status()
+        if status.reachable and status.model_file:
+            return
+        await asyncio.sleep(0.5)
+    raise EvaluationDataError("the rasa server did not come up")
