@@ -185,3 +185,28 @@ def test_nlu_evaluate_with_the_rasa_engine(rasa_env: RasaEnvironment, tmp_path: 
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["examples"] == 3 and figures["train_seconds"] > 0
     assert figures["in_scope_accuracy"] >= 2 / 3
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_faq_edit_retrains_rasa_and_swaps_the_model_live(rasa_client: TestClient) -> None:
+    from tests.conftest import admin_headers
+    from tests.test_knowledge_api import NEW_INTENT
+
+    client = rasa_client
+    backend = client.app[keys.NLU].rasa
+    assert backend is not None
+    before = backend.version
+    created = await client.post("/api/intents", json=NEW_INTENT, headers=admin_headers(client))
+    assert created.status == 201
+    for _ in range(600):  # Rasa trains in the background; the old model answers meanwhile
+        status = await backend.client.status()
+        if backend.version != before and status.model_file == f"{backend.version}.tar.gz":
+            break
+        await asyncio.sleep(0.5)
+    else:
+        raise AssertionError("the new Rasa model was not loaded")
+    fallbacks = client.app[keys.NLU].local_fallbacks
+    visitor = await new_visitor(client)
+    _, answer = await send(client, visitor, "can I bring my dog to the office?")
+    assert answer["replies"][0]["text"] == "Dogs are welcome on Fridays."
+    assert client.app[keys.NLU].local_fallbacks == fallbacks  # Rasa answered, not the fallback
