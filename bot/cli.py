@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -212,8 +213,7 @@ def kb_export(ctx: click.Context, target: Path, fmt: str | None) -> None:
 
     async def run() -> list[IntentData]:
         async with _prepared(settings) as services:
-            views = await services.knowledge.list()  # type: ignore[attr-defined]
-            return [IntentData(**v.model_dump(exclude={"version", "updated_by"})) for v in views]
+            return await services.knowledge.intents()  # type: ignore[attr-defined,no-any-return]
 
     written = write_path(asyncio.run(run()), target, fmt)
     click.echo("wrote " + ", ".join(str(p) for p in written))
@@ -293,8 +293,6 @@ def nlu_evaluate(
     rasa_model: Path | None,
 ) -> None:
     """Train on one CSV (text,intent) and score the engine on another."""
-    import json
-
     from bot.nlu.evaluate import EvaluationDataError, evaluate_local, read_labelled_csv
     from bot.nlu.result import FallbackRule
 
@@ -310,11 +308,21 @@ def nlu_evaluate(
         )
     else:
         result = evaluate_local(train, test, rule, oos_label)
+    _print_figures(result.to_json(), as_json)
+
+
+def _print_figures(figures: dict[str, object], as_json: bool) -> None:
+    """One JSON object for scripts, or one figure a line for people."""
     if as_json:
-        click.echo(json.dumps(result.to_json()))
+        click.echo(json.dumps(figures))
         return
-    for key, value in result.to_json().items():
-        click.echo(f"{key:<18} {value if value is not None else '-'}")
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            click.echo(key)
+            for inner, figure in value.items():
+                click.echo(f"  {inner:<16} {figure}")
+        else:
+            click.echo(f"{key:<18} {value if value is not None else '-'}")
 
 
 @main.group()
@@ -339,8 +347,6 @@ def sentiment() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sentiment_evaluate(data_path: Path, engine: str, as_json: bool) -> None:
     """Accuracy and macro-F1 on a CSV with columns text,label (negative/neutral/positive)."""
-    import json
-
     from escalation.evaluate import SentimentDataError, evaluate_sentiment, read_sentiment_csv
     from escalation.sentiment import SentimentAnalyzer
 
@@ -351,14 +357,7 @@ def sentiment_evaluate(data_path: Path, engine: str, as_json: bool) -> None:
     analyzer = SentimentAnalyzer()
     scorer = analyzer.vader_only if engine == "vader" else analyzer.score
     result = evaluate_sentiment(texts, labels, scorer)
-    if as_json:
-        click.echo(json.dumps(result.to_json()))
-        return
-    click.echo(
-        f"examples  {result.examples}\naccuracy  {result.accuracy}\nmacro_f1  {result.macro_f1}"
-    )
-    for label, f1 in result.per_label.items():
-        click.echo(f"  f1 {label:<9} {f1}")
+    _print_figures(result.to_json(), as_json)
 
 
 @main.group()
@@ -414,19 +413,13 @@ def churn_train(ctx: click.Context, data_path: Path, label: str, id_column: str 
 @click.option("--json", "as_json", is_flag=True)
 def churn_evaluate(data_path: Path, label: str, id_column: str | None, as_json: bool) -> None:
     """Held-out ROC-AUC, precision and recall (stratified 5-fold: each customer scored once)."""
-    import json
-
     from escalation.churn import ChurnDataError, evaluate_churn
 
     try:
         result = evaluate_churn(_customer_rows(data_path), label, id_column)
     except ChurnDataError as exc:
         raise click.ClickException(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps(result.to_json()))
-        return
-    for key, value in result.to_json().items():
-        click.echo(f"{key:<11} {value}")
+    _print_figures(result.to_json(), as_json)
 
 
 @main.group()
@@ -490,8 +483,7 @@ def rasa_export(ctx: click.Context, target: Path, epochs: int | None) -> None:
 
     async def run() -> list[IntentData]:
         async with _prepared(settings) as services:
-            views = await services.knowledge.list()  # type: ignore[attr-defined]
-            return [IntentData(**v.model_dump(exclude={"version", "updated_by"})) for v in views]
+            return await services.knowledge.intents()  # type: ignore[attr-defined,no-any-return]
 
     written = write_rasa_project(
         asyncio.run(run()),

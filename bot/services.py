@@ -34,7 +34,6 @@ from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import SignalGatherer
 from escalation.sla import BusinessHours, Clock, SlaTargets, system_clock
 from knowledge.demo import demo_intents
-from knowledge.schema import IntentData
 from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -188,7 +187,7 @@ async def rasa_engine(services: Services) -> AsyncIterator[None]:
             env,
             client,
             settings.data_dir / "rasa" / "models",
-            _enabled_intents(services),
+            services.knowledge.intents,
             settings.rasa_epochs,
             (settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold),
             server,
@@ -207,14 +206,6 @@ async def rasa_engine(services: Services) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor
             await backend.stop()
-
-
-def _enabled_intents(services: Services):  # type: ignore[no-untyped-def]
-    async def load() -> list[IntentData]:
-        views = await services.knowledge.list()
-        return [IntentData(**v.model_dump(exclude={"version", "updated_by"})) for v in views]
-
-    return load
 
 
 async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None:

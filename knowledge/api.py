@@ -95,10 +95,7 @@ def add_knowledge_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         fmt = request.query.get("format", "yaml")
         if fmt not in {"yaml", "csv"}:
             raise BadRequest("format must be 'yaml' or 'csv'")
-        intents = [
-            IntentData(**v.model_dump(exclude={"version", "updated_by"}))
-            for v in await request.config_dict[keys.KNOWLEDGE].list()
-        ]
+        intents = await request.config_dict[keys.KNOWLEDGE].intents()
         text = write_csv(intents) if fmt == "csv" else write_native_yaml(intents)
         return web.Response(
             text=text,

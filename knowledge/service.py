@@ -53,6 +53,13 @@ class KnowledgeBase:
         async with self._sessions() as session:
             return [_view(row) for row in (await session.scalars(statement)).all()]
 
+    async def intents(self) -> list[IntentData]:
+        """The whole knowledge base as files and Rasa see it (no bookkeeping fields)."""
+        return [
+            IntentData(**view.model_dump(exclude={"version", "updated_by"}))
+            for view in await self.list()
+        ]
+
     async def get(self, name: str) -> IntentView:
         async with self._sessions() as session:
             return _view(await self._row(session, name))
