@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import keys
+from bot.accounts.demo import ensure_demo_logins
+from bot.accounts.login_limiter import LoginLimiter
+from bot.accounts.login_sessions import LoginSessions
+from bot.accounts.users import Users
+from bot.api.admin_routes import add_admin_routes
 from bot.api.agent_routes import add_agent_routes
+from bot.api.console_routes import add_console_routes
 from bot.api.conversation_routes import add_conversation_routes
 from bot.api.customer_routes import add_customer_routes
 from bot.api.errors import json_errors
@@ -15,6 +21,11 @@ from bot.api.nlu_routes import add_nlu_routes
 from bot.api.openapi import ApiSpec
 from bot.services import Services, build_services, running
 from bot.settings import Settings
+from bot.tasks import BackgroundTasks
+from bot.web.console_socket import console_socket
+from bot.web.pages import add_page_routes
+from bot.web.render import template_environment
+from bot.web.signin import add_signin_routes, signed_in_user
 from channels.base import OutputChannel
 from channels.visitor_tokens import VisitorTokens
 from channels.webchat import CHANNEL as WEBCHAT
@@ -31,6 +42,8 @@ def _api_app(spec: ApiSpec) -> web.Application:
     add_conversation_routes(spec, routes)
     add_agent_routes(spec, routes)
     add_customer_routes(spec, routes)
+    add_console_routes(spec, routes)
+    add_admin_routes(spec, routes)
 
     @routes.get("/openapi.json")
     async def openapi(request: web.Request) -> web.Response:
@@ -66,7 +79,7 @@ async def demo_page(request: web.Request) -> web.Response:
 
 async def init_app(settings: Settings) -> web.Application:
     body_limit = max(settings.max_request_bytes, settings.max_import_bytes)
-    app = web.Application(client_max_size=body_limit, middlewares=[json_errors])
+    app = web.Application(client_max_size=body_limit, middlewares=[signed_in_user, json_errors])
     spec = ApiSpec("deskbot", VERSION)
     app[keys.SETTINGS] = settings
     app[keys.SPEC] = spec
@@ -78,11 +91,18 @@ async def init_app(settings: Settings) -> web.Application:
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         async with running(services):
+            if settings.demo_logins:
+                await ensure_demo_logins(app[keys.USERS], settings.data_dir)
+            await app[keys.LOGINS].purge_expired()
             yield
+            await app[keys.TASKS].close()
 
     app.cleanup_ctx.append(lifetime)
     app.router.add_get("/", demo_page)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/console/ws", console_socket)
+    add_signin_routes(app)
+    add_page_routes(app)
     app.add_subapp("/api", _api_app(spec))
     app.add_subapp(
         "/webchat",
@@ -101,3 +121,10 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.QUEUE] = services.queue
     app[keys.POLICY] = services.policy
     app[keys.CHURN] = services.churn
+    app[keys.USERS] = Users(services.sessions)
+    app[keys.LOGINS] = LoginSessions(services.sessions, services.settings.session_max_age_s)
+    app[keys.LOGIN_LIMITER] = LoginLimiter(
+        services.settings.login_max_failures, services.settings.login_window_s
+    )
+    app[keys.TEMPLATES] = template_environment()
+    app[keys.TASKS] = BackgroundTasks()

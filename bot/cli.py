@@ -10,11 +10,15 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from aiohttp import web
 
 from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.accounts.users import Users
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -69,6 +73,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     def announce(_: object) -> None:
         click.echo(f"deskbot on http://{settings.host}:{settings.port}/  (demo chat at /)")
         click.echo(f"admin API token: {settings.admin_token}")
+        logins = settings.data_dir / "demo-logins.txt"
+        if logins.is_file():
+            click.echo(f"sign in at http://{settings.host}:{settings.port}/login  ({logins}):")
+            click.echo(logins.read_text().rstrip())
 
     web.run_app(start(), host=settings.host, port=settings.port, print=announce, access_log=None)
 
@@ -447,6 +455,107 @@ def customers_import(ctx: click.Context, source: Path, key: str) -> None:
 
     counts = asyncio.run(run())
     click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@main.group()
+def users() -> None:
+    """People who sign in to the console: add, list, disable."""
+
+
+@contextlib.asynccontextmanager
+async def _users(settings: Settings) -> AsyncIterator[Users]:
+    from bot.accounts.users import Users
+    from bot.database import make_engine, make_sessionmaker, upgrade
+
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        await upgrade(engine)
+        yield Users(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--name", default=None, help="Display name (default: the email's local part).")
+@click.option("--role", type=click.Choice(["agent", "admin"]), default="agent", show_default=True)
+@click.option("--team", "teams", multiple=True, help="Team (repeatable; default support).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from stdin instead of a prompt."
+)
+@click.pass_context
+def users_add(
+    ctx: click.Context,
+    email: str,
+    name: str | None,
+    role: str,
+    teams: tuple[str, ...],
+    password_stdin: bool,
+) -> None:
+    """Add a user who signs in with EMAIL and a password (at least 10 characters)."""
+    from bot.accounts.passwords import WeakPassword
+    from bot.accounts.users import AccountError
+    from models import AgentRole
+
+    settings = _settings(ctx)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> None:
+        async with _users(settings) as accounts:
+            await accounts.add(
+                email,
+                name or email.split("@")[0],
+                AgentRole(role),
+                password,
+                actor="cli",
+                teams=teams or ("support",),
+            )
+
+    try:
+        asyncio.run(run())
+    except (WeakPassword, AccountError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {role} {email.strip().lower()}")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """Everyone who works in deskbot, with role, teams and whether they can sign in."""
+    settings = _settings(ctx)
+
+    async def run() -> list[Any]:
+        async with _users(settings) as accounts:
+            return await accounts.list()
+
+    for agent in asyncio.run(run()):
+        state = "active" if agent.active else "disabled"
+        login = "password" if agent.password_hash else "no password"
+        teams = ",".join(agent.teams)
+        click.echo(f"{agent.email}\t{agent.role}\t{state}\t{login}\tteams={teams}")
+
+
+@users.command("disable")
+@click.argument("email")
+@click.pass_context
+def users_disable(ctx: click.Context, email: str) -> None:
+    """Stop EMAIL from signing in; their open sessions end at once."""
+    from bot.accounts.users import AccountError
+
+    settings = _settings(ctx)
+
+    async def run() -> None:
+        async with _users(settings) as accounts:
+            await accounts.disable(email, actor="cli")
+
+    try:
+        asyncio.run(run())
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"disabled {email.strip().lower()}")
 
 
 @main.group()

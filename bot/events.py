@@ -21,6 +21,7 @@ class MessageView:
     intent: str | None
     confidence: float | None
     created_at: str
+    sentiment: float | None = None
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -34,6 +35,7 @@ class MessageView:
             intent=message.intent,
             confidence=message.confidence,
             created_at=created.isoformat(),
+            sentiment=message.sentiment,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.accounts.login_limiter import LoginLimiter
+from bot.accounts.login_sessions import LoginSessions
+from bot.accounts.users import Users
 from bot.api.openapi import ApiSpec
 from bot.bus import InProcessBus
 from bot.engine import ConversationEngine
 from bot.nlu.service import NluService
 from bot.outbox import Dispatcher
 from bot.settings import Settings
+from bot.tasks import BackgroundTasks
 from escalation.churn import ChurnScorer
 from escalation.policy_store import PolicyStore
 from escalation.queue import Queue
@@ -27,3 +32,8 @@ SPEC = web.AppKey("spec", ApiSpec)
 QUEUE = web.AppKey("queue", Queue)
 POLICY = web.AppKey("policy", PolicyStore)
 CHURN = web.AppKey("churn", ChurnScorer)
+USERS = web.AppKey("users", Users)
+LOGINS = web.AppKey("logins", LoginSessions)
+LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+TASKS = web.AppKey("tasks", BackgroundTasks)

@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     sla_first_response_s: int = Field(default=300, ge=1)
     sla_resolution_s: int = Field(default=8 * 3600, ge=1)
     load_demo_kb: bool = True
+    demo_logins: bool = Field(
+        default=True,
+        description="With no user yet, create a demo admin and agent and print their logins.",
+    )
+    session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; default: when the request came over TLS."
+    )
+    trust_forwarded_proto: bool = Field(
+        default=False, description="Behind a TLS proxy: believe its X-Forwarded-Proto header."
+    )
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
     log_json: bool | None = None
     log_level: str = "INFO"
 

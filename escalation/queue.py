@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,7 @@ class QueueSettings:
 @dataclass(frozen=True, slots=True)
 class QueueEntry:
     conversation_id: int
+    channel: str
     team: str | None
     priority: int
     effective_priority: float
@@ -74,16 +76,22 @@ class Queue:
         bonus = min(waited * self.settings.wait_points_per_minute, self.settings.max_wait_points)
         return round(priority + bonus, 2)
 
-    async def entries(self, team: str | None = None) -> list[QueueEntry]:
+    async def entries(
+        self, team: str | None = None, teams: Sequence[str] | None = None
+    ) -> list[QueueEntry]:
+        """Waiting conversations, most urgent first; `teams` limits them to an agent's teams."""
         now = self.clock()
         statement = select(Conversation).where(Conversation.state == S.QUEUED.value)
         if team is not None:
             statement = statement.where(Conversation.team == team)
+        if teams is not None:
+            statement = statement.where(Conversation.team.in_(list(teams)))
         async with self._sessions() as session:
             rows = (await session.scalars(statement)).all()
         entries = [
             QueueEntry(
                 conversation_id=c.id,
+                channel=c.channel,
                 team=c.team,
                 priority=c.priority,
                 effective_priority=self.effective_priority(c.priority, c.escalated_at, now),

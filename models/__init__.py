@@ -6,7 +6,9 @@ from models.base import Base
 from models.conversation import Conversation, ConversationState
 from models.customer import Customer, CustomerIdentity
 from models.faq import FaqIntent
+from models.login_session import LoginSession
 from models.message import Direction, Message, SenderKind
+from models.note import CannedResponse, ConversationNote
 from models.outbox import OutboxItem, OutboxStatus
 from models.runtime_setting import RuntimeSetting
 
@@ -15,12 +17,15 @@ __all__ = [
     "AgentRole",
     "AuditEntry",
     "Base",
+    "CannedResponse",
     "Conversation",
+    "ConversationNote",
     "ConversationState",
     "Customer",
     "CustomerIdentity",
     "Direction",
     "FaqIntent",
+    "LoginSession",
     "Message",
     "OutboxItem",
     "OutboxStatus",

@@ -20,6 +20,7 @@ class Customer(Base):
     tier: Mapped[str] = mapped_column(String(40), default="standard")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     identities: Mapped[list[CustomerIdentity]] = relationship(back_populates="customer")
 

@@ -62,6 +62,7 @@ def make_settings(
             "outbox_poll_interval_s": 0.05,
             "outbox_base_delay_s": 0.05,
             "log_json": False,
+            "demo_logins": False,
             **overrides,
         }
         return load_settings(None, **values)

@@ -1,7 +1,7 @@
 """Agent work over the API: the queue, claim, reply, hand back, resolve, escalation settings.
 
-Admin-token protected; each call names the agent it acts for (the console's sessions and
-roles build on these same engine calls).
+Signed-in agents act as themselves on the conversations their role lets them see; the admin
+token (scripts) names the agent it acts for.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
 
 from bot import keys
-from bot.api.auth import admin, path_int
+from bot.api.auth import acting_agent, admin, path_int, staff, visible_conversation
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
@@ -26,16 +26,11 @@ Team = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 
 class AgentAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agent_id: int
+    agent_id: int | None = None
 
 
 class AgentReply(AgentAction):
     text: str
-
-
-class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    agent_id: int | None = None
 
 
 class AgentCreate(BaseModel):
@@ -63,6 +58,7 @@ class AgentOut(BaseModel):
 
 class QueueEntryOut(BaseModel):
     conversation_id: int
+    channel: str
     team: str | None
     priority: int
     effective_priority: float
@@ -102,11 +98,13 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         query=(("team", "string"),),
     )
     async def queue(request: web.Request) -> web.Response:
-        admin(request)
-        entries = await request.config_dict[keys.QUEUE].entries(request.query.get("team"))
+        who = staff(request)
+        teams = None if who.is_admin else who.teams
+        entries = await request.config_dict[keys.QUEUE].entries(request.query.get("team"), teams)
         waiting = [
             QueueEntryOut(
                 conversation_id=e.conversation_id,
+                channel=e.channel,
                 team=e.team,
                 priority=e.priority,
                 effective_priority=e.effective_priority,
@@ -128,10 +126,12 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         body=AgentAction,
     )
     async def claim(request: web.Request) -> web.Response:
-        admin(request)
+        who = staff(request)
         body = await read_model(request, AgentAction)
         conversation_id = path_int(request)
-        await request.config_dict[keys.ENGINE].claim(conversation_id, body.agent_id)
+        await visible_conversation(request, who, conversation_id)
+        agent_id = acting_agent(who, body.agent_id)
+        await request.config_dict[keys.ENGINE].claim(conversation_id, agent_id)
         return web.json_response({"conversation_id": conversation_id, "state": "agent"})
 
     @api(
@@ -141,10 +141,11 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         body=AgentReply,
     )
     async def reply(request: web.Request) -> web.Response:
-        admin(request)
+        who = staff(request)
         body = await read_model(request, AgentReply)
+        await visible_conversation(request, who, path_int(request))
         view = await request.config_dict[keys.ENGINE].agent_reply(
-            path_int(request), body.agent_id, body.text
+            path_int(request), acting_agent(who, body.agent_id), body.text
         )
         return web.json_response(view.to_json())
 
@@ -155,19 +156,24 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         body=AgentAction,
     )
     async def hand_back(request: web.Request) -> web.Response:
-        admin(request)
+        who = staff(request)
         body = await read_model(request, AgentAction)
-        await request.config_dict[keys.ENGINE].hand_back(path_int(request), body.agent_id)
+        await visible_conversation(request, who, path_int(request))
+        await request.config_dict[keys.ENGINE].hand_back(
+            path_int(request), acting_agent(who, body.agent_id)
+        )
         return web.json_response({"conversation_id": path_int(request), "state": "bot"})
 
-    @api(
-        "POST", "/conversations/{id}/resolve", "Mark the conversation resolved", body=ResolveRequest
-    )
+    @api("POST", "/conversations/{id}/resolve", "Mark the conversation resolved", body=AgentAction)
     async def resolve(request: web.Request) -> web.Response:
-        actor = admin(request)
-        body = await read_model(request, ResolveRequest)
-        who = f"agent {body.agent_id}" if body.agent_id else actor
-        await request.config_dict[keys.ENGINE].resolve(path_int(request), who)
+        who = staff(request)
+        body = await read_model(request, AgentAction)
+        await visible_conversation(request, who, path_int(request))
+        if who.agent_id is None and body.agent_id is None:
+            actor = who.email
+        else:
+            actor = f"agent {acting_agent(who, body.agent_id)}"
+        await request.config_dict[keys.ENGINE].resolve(path_int(request), actor)
         return web.json_response({"conversation_id": path_int(request), "state": "resolved"})
 
     @api("POST", "/agents", "Add an agent", body=AgentCreate, response=AgentOut)

@@ -1,4 +1,4 @@
-"""Read access to conversations for admins and tools (the agent console builds on this)."""
+"""Read access to conversations: admins see all, agents their own and their teams' queue."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from bot import keys
-from bot.api.auth import admin, path_int
+from bot.api.auth import path_int, staff, visible_conversation
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
-from bot.engine import ConversationNotFound
 from bot.events import MessageView
 from models import Conversation, ConversationState, Message
 
@@ -69,11 +68,21 @@ def add_conversation_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         "/conversations",
         "Conversations, newest first (filter by state)",
         response=ConversationList,
-        query=(("state", "string"),),
+        query=(("state", "string"), ("assigned", "string")),
     )
     async def list_conversations(request: web.Request) -> web.Response:
-        admin(request)
+        who = staff(request)
         statement = select(Conversation).order_by(Conversation.id.desc()).limit(LIST_LIMIT)
+        if not who.is_admin:
+            statement = statement.where(
+                or_(
+                    Conversation.assigned_agent_id == who.agent_id,
+                    (Conversation.assigned_agent_id.is_(None))
+                    & Conversation.team.in_(list(who.teams)),
+                )
+            )
+        if request.query.get("assigned") == "me":
+            statement = statement.where(Conversation.assigned_agent_id == who.agent_id)
         state = request.query.get("state")
         if state is not None:
             if state not in {s.value for s in ConversationState}:
@@ -90,12 +99,9 @@ def add_conversation_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         response=ConversationDetail,
     )
     async def get_conversation(request: web.Request) -> web.Response:
-        admin(request)
         conversation_id = path_int(request)
+        conversation = await visible_conversation(request, staff(request), conversation_id)
         async with request.config_dict[keys.SESSIONS]() as session:
-            conversation = await session.get(Conversation, conversation_id)
-            if conversation is None:
-                raise ConversationNotFound(f"no conversation {conversation_id}")
             messages = (
                 await session.scalars(
                     select(Message)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.accounts.users import AccountError
 from bot.engine import ConversationNotFound
 from bot.nlu.service import NluNotReady
 from bot.states import StateConflict
@@ -52,6 +53,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except InvalidMessage as exc:
         return error_response(422, str(exc))
     except (KnowledgeError, StateConflict, ConversationNotFound, AgentUnavailable) as exc:
+        return error_response(exc.status, str(exc))
+    except AccountError as exc:
         return error_response(exc.status, str(exc))
     except NluNotReady as exc:
         return error_response(503, str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from aiohttp import web
@@ -39,6 +40,7 @@ class ModelStatus(BaseModel):
     ready: bool
     model_version: str | None
     last_train_seconds: float | None
+    training: bool = False
     changed: bool | None = None
 
 
@@ -69,12 +71,18 @@ def add_nlu_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     @api(
         "POST",
         "/nlu/train",
-        "Retrain from the knowledge base now (no-op if unchanged)",
+        "Retrain from the knowledge base now (no-op if unchanged); ?background=true returns "
+        "202 at once and GET /nlu/status shows progress",
         response=ModelStatus,
+        query=(("background", "boolean"),),
     )
     async def train(request: web.Request) -> web.Response:
         admin(request)
         nlu = request.config_dict[keys.NLU]
+        if request.query.get("background") in {"1", "true"}:
+            request.config_dict[keys.TASKS].start(nlu.sync(), "nlu-train")
+            await asyncio.sleep(0)  # let the job take the training lock before we report
+            return web.json_response(_status(request).model_dump(), status=202)
         changed = await nlu.sync()
         return web.json_response(_status(request, changed).model_dump())
 
@@ -91,5 +99,6 @@ def _status(request: web.Request, changed: bool | None = None) -> ModelStatus:
         ready=nlu.ready,
         model_version=nlu.version,
         last_train_seconds=nlu.last_train_seconds,
+        training=nlu.training,
         changed=changed,
     )

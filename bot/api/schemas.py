@@ -16,3 +16,4 @@ class MessageOut(BaseModel):
     intent: str | None
     confidence: float | None
     created_at: str
+    sentiment: float | None = None

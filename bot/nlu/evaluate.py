@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -143,6 +144,9 @@ async def evaluate_rasa(
         started = time.perf_counter()
         model = await env.train(project, (work_dir / "models").resolve(), f"eval-e{epochs}")
         train_seconds = time.perf_counter() - started
+        _training_record(model).write_text(json.dumps({"train_seconds": train_seconds}))
+    elif _training_record(model).is_file():
+        train_seconds = json.loads(_training_record(model).read_text())["train_seconds"]
     server = RasaServer(env, port, work_dir / "rasa.log")
     await server.start(model)
     try:
@@ -158,6 +162,11 @@ async def evaluate_rasa(
         await server.stop()
     expected = [FALLBACK_INTENT if e.intent == oos_label else _rasa_safe(e.intent) for e in test]
     return _score(expected, predicted, train_seconds, timings)
+
+
+def _training_record(model: Path) -> Path:
+    """Beside the model, so a reused model still reports what its training cost."""
+    return model.with_name(model.name.removesuffix(".tar.gz") + ".training.json")
 
 
 async def _wait_for(client: RasaClient, server: RasaServer) -> None:

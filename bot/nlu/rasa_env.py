@@ -31,11 +31,22 @@ def find_python310() -> str:
     pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.10.*/bin/python"), reverse=True)
     for candidate in candidates:
-        if candidate and Path(candidate).is_file():
+        if candidate and Path(candidate).is_file() and _runs_python310(candidate):
             return candidate
     raise RasaSetupError(
         "Rasa 3.6 needs Python 3.8–3.10 and none was found; pass --python /path/to/python3.10"
     )
+
+
+def _runs_python310(candidate: str) -> bool:
+    """A pyenv shim exists on PATH even where that version is not selected, and then fails."""
+    probe = subprocess.run(
+        [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 10))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return probe.stdout.strip() == "True"
 
 
 class RasaEnvironment:

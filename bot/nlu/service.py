@@ -44,6 +44,10 @@ class NluService:
     def ready(self) -> bool:
         return self._model is not None
 
+    @property
+    def training(self) -> bool:
+        return self._lock.locked()
+
     def parse(self, text: str) -> NluResult:
         model = self._model
         if model is None:

@@ -1,0 +1,93 @@
+"""Accounts: add, list, disable, authenticate. An agent row without a password cannot sign in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.accounts.passwords import hash_password, verify_password
+from models import Agent, AgentRole, AuditEntry, LoginSession
+
+
+class AccountError(ValueError):
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Users:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(
+        self,
+        email: str,
+        name: str,
+        role: AgentRole,
+        password: str,
+        actor: str,
+        teams: Sequence[str] = ("support",),
+    ) -> Agent:
+        password_hash = hash_password(password)
+        async with self._sessions() as session:
+            agent = Agent(
+                email=email.strip().lower(),
+                name=name.strip(),
+                role=role.value,
+                password_hash=password_hash,
+                teams=list(teams),
+            )
+            session.add(agent)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise AccountError(f"a user with email {email} exists", status=409) from None
+            session.add(_audit(actor, "user_added", agent, {"role": role.value}))
+            await session.commit()
+            return agent
+
+    async def list(self) -> list[Agent]:
+        async with self._sessions() as session:
+            return list((await session.scalars(select(Agent).order_by(Agent.id))).all())
+
+    async def count_with_password(self) -> int:
+        async with self._sessions() as session:
+            statement = select(func.count()).where(Agent.password_hash.is_not(None))
+            return int(await session.scalar(statement) or 0)
+
+    async def disable(self, email: str, actor: str) -> Agent:
+        """Disabled users cannot sign in, and their open browser sessions end at once."""
+        async with self._sessions() as session:
+            agent = await session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
+            if agent is None:
+                raise AccountError(f"no user with email {email}", status=404)
+            agent.active = False
+            agent.status = "offline"
+            await session.execute(delete(LoginSession).where(LoginSession.agent_id == agent.id))
+            session.add(_audit(actor, "user_disabled", agent, {}))
+            await session.commit()
+            return agent
+
+    async def set_status(self, agent_id: int, status: str) -> None:
+        async with self._sessions() as session:
+            agent = await session.get(Agent, agent_id)
+            if agent is None:
+                raise AccountError(f"no user {agent_id}", status=404)
+            agent.status = status
+            await session.commit()
+
+    async def authenticate(self, email: str, password: str) -> Agent | None:
+        async with self._sessions() as session:
+            agent = await session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
+        if not verify_password(agent.password_hash if agent else None, password):
+            return None
+        return agent if agent is not None and agent.active else None
+
+
+def _audit(actor: str, action: str, agent: Agent, details: dict[str, str]) -> AuditEntry:
+    return AuditEntry(
+        actor=actor, action=action, entity="user", entity_id=agent.email, details=details
+    )

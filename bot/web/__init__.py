@@ -1,0 +1,1 @@
+"""The web UI: sign-in, the agent console and the admin pages."""

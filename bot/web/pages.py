@@ -1,0 +1,117 @@
+"""The console and admin pages. Roles are checked here on the server, not only hidden in menus."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib import resources
+
+from aiohttp import web
+
+from bot import keys
+from bot.accounts.principal import Principal
+from bot.api.admin_routes import audit_entries, report_days, search_customers
+from bot.api.auth import PRINCIPAL_KEY
+from bot.reports import DEFINITIONS, build_report
+from bot.web.charts import bar_rows
+from bot.web.render import render
+from bot.web.signin import home_for, login_redirect
+from models.base import utcnow
+
+Page = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
+STATIC_TYPES = {".js": "application/javascript", ".css": "text/css"}
+STATIC_FILES = frozenset(
+    {"common.js", "console.js", "faqs.js", "settings.js", "customers.js", "app.css"}
+)
+
+
+def signed_in(
+    page: Page, admin_only: bool = False
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        who: Principal | None = request.get(PRINCIPAL_KEY)
+        if who is None:
+            raise login_redirect(request)
+        if admin_only and not who.is_admin:
+            return render(
+                request,
+                "error.html",
+                {"title": "Not allowed", "message": "This page is for admins."},
+                status=403,
+            )
+        return await page(request, who)
+
+    return handler
+
+
+async def home(request: web.Request, who: Principal) -> web.StreamResponse:
+    raise web.HTTPSeeOther(home_for(who))
+
+
+async def console(request: web.Request, who: Principal) -> web.StreamResponse:
+    return render(request, "console.html", {})
+
+
+async def faqs(request: web.Request, who: Principal) -> web.StreamResponse:
+    return render(request, "faqs.html", {})
+
+
+async def settings_page(request: web.Request, who: Principal) -> web.StreamResponse:
+    settings = request.config_dict[keys.SETTINGS]
+    fixed = {
+        "Business hours": f"{settings.business_hours} ({settings.business_timezone})",
+        "First-response target": f"{settings.sla_first_response_s} s",
+        "Resolution target": f"{settings.sla_resolution_s} s",
+    }
+    return render(request, "settings.html", {"fixed": fixed})
+
+
+async def customers(request: web.Request, who: Principal) -> web.StreamResponse:
+    query = request.query.get("q", "").strip()[:200]
+    found = await search_customers(request, query)
+    return render(request, "customers.html", {"query": query, "customers": found})
+
+
+async def reports(request: web.Request, who: Principal) -> web.StreamResponse:
+    days = report_days(request)
+    report = await build_report(request.config_dict[keys.SESSIONS], days, utcnow())
+    per_day = [(day, row["conversations"] or 0) for day, row in report.by_day.items()]
+    context = {
+        "days": days,
+        "report": report,
+        "definitions": DEFINITIONS,
+        "per_day": bar_rows(per_day),
+        "reasons": bar_rows(report.reasons),
+        "intents": bar_rows(report.top_intents),
+        "fallbacks": bar_rows(report.top_fallbacks),
+    }
+    return render(request, "reports.html", context)
+
+
+async def history(request: web.Request, who: Principal) -> web.StreamResponse:
+    entity = request.query.get("entity") or None
+    entries = await audit_entries(request, entity, 200)
+    return render(request, "history.html", {"entries": entries, "entity": entity or ""})
+
+
+async def static_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise web.HTTPNotFound()
+    text = resources.files("bot").joinpath(f"web/static/{name}").read_text(encoding="utf-8")
+    suffix = name[name.rfind(".") :]
+    return web.Response(
+        text=text,
+        content_type=STATIC_TYPES[suffix],
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def add_page_routes(app: web.Application) -> None:
+    app.router.add_get("/console", signed_in(console))
+    app.router.add_get("/admin", signed_in(home, admin_only=True))
+    app.router.add_get("/admin/faqs", signed_in(faqs, admin_only=True))
+    app.router.add_get("/admin/settings", signed_in(settings_page, admin_only=True))
+    app.router.add_get("/admin/customers", signed_in(customers, admin_only=True))
+    app.router.add_get("/admin/reports", signed_in(reports, admin_only=True))
+    app.router.add_get("/admin/history", signed_in(history, admin_only=True))
+    app.router.add_get("/static/{name}", static_file)

@@ -1,0 +1,169 @@
+// The agent console: live queue, transcript, take over, reply, notes, suggestions, hand back, resolve.
+"use strict";
+(() => {
+  const { api, el, duration, socket } = deskbot;
+  const me = Number(document.currentScript.dataset.agentId);
+  const $ = (id) => document.getElementById(id);
+  let current = null;   // the open conversation, as the API returned it
+  let queueFetchedAt = 0;
+  let queueEntries = [];
+  let refreshTimer = null;
+
+  function showError(error) { $("chat-error").textContent = error ? error.message || String(error) : ""; }
+
+  function renderQueue() {
+    const elapsed = (Date.now() - queueFetchedAt) / 1000;
+    const items = queueEntries.map((entry) =>
+      el("li", { class: "queue-item" + (entry.breached ? " breached" : ""), "data-conversation": entry.conversation_id },
+        el("button", { class: "link", onclick: () => openConversation(entry.conversation_id) },
+          "#" + entry.conversation_id + " · " + (entry.channel || "") + " · priority " + entry.priority),
+        el("div", { class: "muted" }, "waiting " + duration(entry.waiting_s + elapsed) + (entry.team ? " · team " + entry.team : "")),
+        el("div", { class: "reason" }, entry.reason || "")));
+    $("queue-list").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "Nobody is waiting.")]));
+  }
+
+  async function loadQueue() {
+    try {
+      const [queue, mine] = await Promise.all([
+        api("GET", "/api/queue"),
+        api("GET", "/api/conversations?state=agent&assigned=me"),
+      ]);
+      queueEntries = queue.waiting;
+      queueFetchedAt = Date.now();
+      renderQueue();
+      $("mine-list").replaceChildren(...mine.conversations.map((c) =>
+        el("li", { class: "queue-item", "data-conversation": c.id },
+          el("button", { class: "link", onclick: () => openConversation(c.id) }, "#" + c.id + " · " + c.channel))));
+    } catch (error) { showError(error); }
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => { loadQueue(); if (current) openConversation(current.id, true); }, 150);
+  }
+
+  function messageItem(m) {
+    const meta = [];
+    if (m.intent) meta.push(m.intent + (m.confidence != null ? " " + Math.round(m.confidence * 100) + "%" : ""));
+    if (m.sentiment != null) meta.push("sentiment " + m.sentiment.toFixed(2));
+    return el("li", { class: "msg " + m.sender_kind, "data-message": m.id },
+      el("span", { class: "who" }, m.sender_kind),
+      el("span", { class: "text" }, m.text),
+      meta.length ? el("span", { class: "meta" }, meta.join(" · ")) : null);
+  }
+
+  function appendMessage(m) {
+    if ($("transcript").querySelector('[data-message="' + m.id + '"]')) return;
+    $("transcript").append(messageItem(m));
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+    if (m.sender_kind === "customer") loadSuggestions();
+  }
+
+  async function openConversation(id, quiet) {
+    try {
+      const conversation = await api("GET", "/api/conversations/" + id);
+      const switched = !current || current.id !== id;
+      current = conversation;
+      if (switched || !quiet) showError(null);
+      $("chat-title").textContent = "#" + id + " · " + conversation.channel + " · " + conversation.state;
+      $("chat-reason").textContent = conversation.escalation_reason ? "Escalated: " + conversation.escalation_reason : "";
+      $("transcript").replaceChildren(...conversation.messages.map(messageItem));
+      $("transcript").scrollTop = $("transcript").scrollHeight;
+      const mine = conversation.state === "agent" && conversation.assigned_agent_id === me;
+      $("claim").hidden = !(conversation.state === "queued" || conversation.state === "bot");
+      $("handback").hidden = !mine;
+      $("resolve").hidden = conversation.state === "resolved";
+      $("reply-form").hidden = !mine;
+      $("note-form").hidden = false;
+      live.send({ watch: id });
+      if (switched) await Promise.all([loadCustomer(), loadNotes(), loadSuggestions()]);
+    } catch (error) { showError(error); }
+  }
+
+  async function loadCustomer() {
+    const panel = await api("GET", "/api/conversations/" + current.id + "/customer");
+    const rows = [["Name", panel.display_name || "(unknown)"], ["Channel", current.channel], ["Tier", panel.tier],
+      ["Churn risk", panel.churn_risk == null ? "no data" : Math.round(panel.churn_risk * 100) + "%"]];
+    $("customer").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    $("churn-factors").replaceChildren(...panel.churn_factors.map((f) => el("li", {}, f)));
+    $("past").replaceChildren(...panel.conversations.filter((c) => c.id !== current.id).map((c) =>
+      el("li", {}, el("button", { class: "link", onclick: () => openConversation(c.id) },
+        "#" + c.id + " · " + c.channel + " · " + c.state + " · " + c.created_at.slice(0, 10)))));
+  }
+
+  async function loadNotes() {
+    const data = await api("GET", "/api/conversations/" + current.id + "/notes");
+    $("notes").replaceChildren(...data.notes.map((n) =>
+      el("li", {}, el("span", { class: "muted" }, (n.author || "?") + ": "), n.text)));
+  }
+
+  async function loadSuggestions() {
+    if (!current) return;
+    const data = await api("GET", "/api/conversations/" + current.id + "/suggestions");
+    const mine = !$("reply-form").hidden;
+    $("suggestions").replaceChildren(...data.suggestions.map((s) =>
+      el("div", { class: "suggestion" },
+        el("span", { class: "meta" }, s.intent + " " + Math.round(s.confidence * 100) + "%"),
+        el("span", { class: "text" }, s.answer),
+        mine ? el("button", { class: "small", onclick: () => { $("reply-text").value = s.answer; $("reply-text").focus(); } }, "Use") : null)));
+  }
+
+  async function act(path, body) {
+    try {
+      await api("POST", "/api/conversations/" + current.id + "/" + path, body || {});
+      await openConversation(current.id, true);
+      loadQueue();
+    } catch (error) { showError(error); }
+  }
+
+  $("claim").addEventListener("click", () => act("claim"));
+  $("handback").addEventListener("click", () => act("handback"));
+  $("resolve").addEventListener("click", () => act("resolve"));
+  $("reply-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("reply-text").value.trim();
+    if (!text) return;
+    try {
+      const message = await api("POST", "/api/conversations/" + current.id + "/reply", { text });
+      $("reply-text").value = "";
+      appendMessage(message);
+      showError(null);
+    } catch (error) { showError(error); }
+  });
+  $("note-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("note-text").value.trim();
+    if (!text) return;
+    try {
+      await api("POST", "/api/conversations/" + current.id + "/notes", { text });
+      $("note-text").value = "";
+      loadNotes();
+    } catch (error) { showError(error); }
+  });
+  $("canned").addEventListener("change", () => {
+    const choice = $("canned").selectedOptions[0];
+    if (choice && choice.value) $("reply-text").value = choice.dataset.text;
+    $("canned").value = "";
+  });
+  $("status").addEventListener("change", async () => {
+    try { await api("PATCH", "/api/me", { status: $("status").value }); } catch (error) { showError(error); }
+  });
+
+  async function loadMe() {
+    const [who, canned] = await Promise.all([api("GET", "/api/me"), api("GET", "/api/canned-responses")]);
+    $("status").value = who.status;
+    $("canned").append(...canned.responses.map((c) => el("option", { value: c.id, "data-text": c.text }, "/" + c.shortcut)));
+  }
+
+  const live = socket("/console/ws", (event) => {
+    if (event.type === "conversation_changed") scheduleRefresh();
+    else if (event.type === "message_created" && current && event.message.conversation_id === current.id) appendMessage(event.message);
+  }, (up) => {
+    $("live").textContent = up ? "live" : "reconnecting…";
+    if (up) { loadQueue(); if (current) live.send({ watch: current.id }); }
+  });
+
+  setInterval(renderQueue, 1000);
+  loadMe().catch(showError);
+  loadQueue();
+})();

@@ -1,0 +1,71 @@
+// Admin: escalation thresholds and weights (live at once), canned responses.
+"use strict";
+(() => {
+  const { api, el } = deskbot;
+  const $ = (id) => document.getElementById(id);
+  const HELP = {
+    fallback_streak_to_escalate: "Escalate after this many messages in a row the bot did not understand.",
+    escalate_at: "Escalate when the weighted evidence reaches this score.",
+    offer_at: "Offer a person (without escalating) from this score.",
+    weight_negative: "Weight of one negative message (times its negativity).",
+    weight_negative_streak: "Extra weight per negative message in a row.",
+    weight_churn: "Weight of churn risk above the floor.",
+    churn_floor: "Churn risk below this counts for nothing.",
+    churn_high: "Churn risk from which a customer counts as high risk.",
+    weight_tier: "Weight for high-value tiers.",
+    weight_topic: "Extra weight on sensitive topics (billing, cancellation).",
+    weight_rejected: "Weight when the customer says an answer did not help.",
+  };
+  let current = {};
+
+  function say(error, done) {
+    $("policy-error").textContent = error ? error.message || String(error) : "";
+    $("policy-done").textContent = done || "";
+  }
+
+  async function loadPolicy() {
+    current = await api("GET", "/api/escalation/settings");
+    $("policy").replaceChildren(
+      ...Object.entries(current).map(([name, value]) => el("label", {},
+        name.replaceAll("_", " "),
+        el("input", { id: "p-" + name, type: "number", step: Number.isInteger(value) ? "1" : "0.01", value: String(value), required: true }),
+        el("small", { class: "muted" }, HELP[name] || ""))),
+      el("button", { type: "submit" }, "Save"));
+  }
+
+  $("policy").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const change = {};
+    for (const name of Object.keys(current)) {
+      const value = Number($("p-" + name).value);
+      if (value !== current[name]) change[name] = value;
+    }
+    if (!Object.keys(change).length) { say(null, "Nothing changed."); return; }
+    try {
+      await api("PATCH", "/api/escalation/settings", change);
+      await loadPolicy();
+      say(null, "Saved: " + Object.keys(change).join(", ") + ". Live now.");
+    } catch (error) { say(error); }
+  });
+
+  async function loadCanned() {
+    const data = await api("GET", "/api/canned-responses");
+    $("canned-list").replaceChildren(...data.responses.map((c) => el("li", {},
+      el("b", {}, "/" + c.shortcut + " "), c.text, " ",
+      el("button", { class: "small danger", onclick: async () => {
+        try { await api("DELETE", "/api/canned-responses/" + c.id); loadCanned(); } catch (error) { say(error); }
+      } }, "Delete"))));
+  }
+
+  $("canned-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", "/api/canned-responses", { shortcut: $("canned-shortcut").value.trim(), text: $("canned-text").value.trim() });
+      $("canned-shortcut").value = ""; $("canned-text").value = "";
+      loadCanned();
+    } catch (error) { say(error); }
+  });
+
+  loadPolicy().catch(say);
+  loadCanned().catch(say);
+})();

@@ -1,0 +1,247 @@
+"""Sign-in, sessions, CSRF, login rate limits and roles, through the real app's HTTP interface."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp.test_utils import TestClient
+from yarl import URL
+
+from bot import keys
+from models import AgentRole
+from tests.conftest import admin_headers
+from tests.test_webchat import new_visitor, send
+
+PASSWORD = "a-long-test-password"
+META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
+NONCE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def add_user(
+    client: TestClient, email: str, role: AgentRole = AgentRole.AGENT, teams=("support",)
+) -> int:  # type: ignore[no-untyped-def]
+    agent = await client.app[keys.USERS].add(email, email.split("@")[0], role, PASSWORD, "t", teams)
+    return agent.id
+
+
+async def post_login(client: TestClient, email: str, password: str = PASSWORD, next_path: str = ""):  # type: ignore[no-untyped-def]
+    form = await (await client.get("/login")).text()
+    nonce = NONCE.search(form)
+    assert nonce is not None
+    return await client.post(
+        "/login",
+        data={
+            "csrf_token": nonce.group(1),
+            "email": email,
+            "password": password,
+            "next": next_path,
+        },
+        allow_redirects=False,
+    )
+
+
+async def sign_in(client: TestClient, email: str) -> str:
+    """Sign in and return the CSRF token the pages carry."""
+    response = await post_login(client, email)
+    assert response.status == 303, await response.text()
+    page = await (await client.get("/console")).text()
+    token = META_CSRF.search(page)
+    assert token is not None and token.group(1)
+    return token.group(1)
+
+
+async def test_sign_in_sets_a_hardened_cookie_and_lands_by_role(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    await add_user(client, "root@acme.test", AgentRole.ADMIN)
+    response = await post_login(client, "ann@acme.test")
+    assert response.status == 303 and response.headers["Location"] == "/console"
+    cookie = response.cookies["deskbot_session"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    client.session.cookie_jar.clear()
+    admin = await post_login(client, "ROOT@acme.test")
+    assert admin.headers["Location"] == "/admin/faqs"
+    me = await (await client.get("/api/me")).json()
+    assert me["role"] == "admin" and me["status"] == "online"
+
+
+async def test_wrong_password_unknown_user_and_missing_form_token_are_refused(
+    client: TestClient,
+) -> None:
+    await add_user(client, "ann@acme.test")
+    assert (await post_login(client, "ann@acme.test", "wrong-password-1")).status == 401
+    assert (await post_login(client, "nobody@acme.test")).status == 401
+    forged = await client.post(
+        "/login",
+        data={"csrf_token": "made-up", "email": "ann@acme.test", "password": PASSWORD},
+        allow_redirects=False,
+    )
+    assert forged.status == 403
+    assert "deskbot_session" not in forged.cookies
+
+
+async def test_repeated_failures_are_rate_limited_even_with_the_right_password(
+    client: TestClient,
+) -> None:
+    await add_user(client, "ann@acme.test")
+    limit = client.app[keys.SETTINGS].login_max_failures
+    for _ in range(limit):
+        assert (await post_login(client, "ann@acme.test", "guess-guess-guess")).status == 401
+    blocked = await post_login(client, "ann@acme.test")
+    assert blocked.status == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert "Too many failed sign-ins" in await blocked.text()
+
+
+async def test_open_redirects_are_not_followed(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        response = await post_login(client, "ann@acme.test", next_path=target)
+        assert response.headers["Location"] == "/console", target
+        client.session.cookie_jar.clear()
+    inside = await post_login(client, "ann@acme.test", next_path="/console?x=1")
+    assert inside.headers["Location"] == "/console?x=1"
+
+
+async def test_writes_with_the_cookie_need_the_csrf_token(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    token = await sign_in(client, "ann@acme.test")
+    no_token = await client.patch("/api/me", json={"status": "away"})
+    assert no_token.status == 403 and "CSRF" in (await no_token.json())["error"]
+    wrong = await client.patch("/api/me", json={"status": "away"}, headers={"X-CSRF-Token": "x"})
+    assert wrong.status == 403
+    ok = await client.patch("/api/me", json={"status": "away"}, headers={"X-CSRF-Token": token})
+    assert ok.status == 200
+    assert (await (await client.get("/api/me")).json())["status"] == "away"
+    logout_without_token = await client.post("/logout", allow_redirects=False)
+    assert logout_without_token.status == 403
+
+
+async def test_forged_or_ended_sessions_sign_nobody_in(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    client.session.cookie_jar.update_cookies(
+        {"deskbot_session": "forged-token"}, URL(str(client.make_url("/")))
+    )
+    assert (await client.get("/api/me")).status == 401
+    page = await client.get("/console", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"].startswith("/login?next=")
+
+    client.session.cookie_jar.clear()
+    token = await sign_in(client, "ann@acme.test")
+    out = await client.post("/logout", data={"csrf_token": token}, allow_redirects=False)
+    assert out.status == 303
+    client.session.cookie_jar.update_cookies(
+        {"deskbot_session": out.cookies.get("deskbot_session", "").value or "gone"},
+        URL(str(client.make_url("/"))),
+    )
+    assert (await client.get("/api/me")).status == 401
+
+
+async def test_disabling_a_user_ends_their_session_at_once(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    await sign_in(client, "ann@acme.test")
+    assert (await client.get("/api/me")).status == 200
+    await client.app[keys.USERS].disable("ann@acme.test", "test")
+    assert (await client.get("/api/me")).status == 401
+    assert (await post_login(client, "ann@acme.test")).status == 401
+
+
+async def test_agents_cannot_edit_faqs_settings_or_read_admin_data(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    token = await sign_in(client, "ann@acme.test")
+    headers = {"X-CSRF-Token": token}
+    refused = [
+        await client.post("/api/intents", json={"name": "sneaky"}, headers=headers),
+        await client.patch("/api/escalation/settings", json={"escalate_at": 9}, headers=headers),
+        await client.post("/api/nlu/train", headers=headers),
+        await client.get("/api/intents"),
+        await client.get("/api/audit"),
+        await client.get("/api/reports"),
+        await client.get("/api/customers"),
+        await client.get("/api/customers/1/export"),
+    ]
+    assert [r.status for r in refused] == [403] * len(refused)
+    page = await client.get("/admin/faqs")
+    assert page.status == 403 and "This page is for admins" in await page.text()
+
+
+async def test_agents_see_their_teams_queue_and_their_own_chats_only(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test", teams=("support",))
+    visitor = await new_visitor(client)
+    _, escalated = await send(client, visitor, "I want to talk to a human")
+    mine = escalated["conversation_id"]
+    other_visitor = await new_visitor(client)
+    _, other = await send(client, other_visitor, "I want to talk to a human")
+    theirs = other["conversation_id"]
+    async with client.app[keys.SESSIONS]() as session:
+        from models import Conversation
+
+        conversation = await session.get(Conversation, theirs)
+        assert conversation is not None
+        conversation.team = "trust"
+        await session.commit()
+
+    token = await sign_in(client, "ann@acme.test")
+    queue = await (await client.get("/api/queue")).json()
+    assert [e["conversation_id"] for e in queue["waiting"]] == [mine]
+    assert (await client.get(f"/api/conversations/{theirs}")).status == 404
+    claim = await client.post(
+        f"/api/conversations/{theirs}/claim", json={}, headers={"X-CSRF-Token": token}
+    )
+    assert claim.status == 404
+    claimed = await client.post(
+        f"/api/conversations/{mine}/claim", json={}, headers={"X-CSRF-Token": token}
+    )
+    assert claimed.status == 200
+    as_someone_else = await client.post(
+        f"/api/conversations/{mine}/reply",
+        json={"text": "hi", "agent_id": 999},
+        headers={"X-CSRF-Token": token},
+    )
+    assert as_someone_else.status == 403
+    listed = await (await client.get("/api/conversations")).json()
+    assert [c["id"] for c in listed["conversations"]] == [mine]
+    everything = await (
+        await client.get("/api/conversations", headers=admin_headers(client))
+    ).json()
+    assert {c["id"] for c in everything["conversations"]} == {mine, theirs}
+
+
+async def test_console_socket_needs_a_session_and_a_same_site_origin(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    anonymous = await client.get("/console/ws")
+    assert anonymous.status == 401
+    await sign_in(client, "ann@acme.test")
+    cross_site = await client.get(
+        "/console/ws",
+        headers={
+            "Origin": "https://evil.example",
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
+    assert cross_site.status == 403
+
+
+async def test_console_socket_pushes_only_what_the_agent_may_see(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test", teams=("support",))
+    await sign_in(client, "ann@acme.test")
+    async with client.ws_connect("/console/ws") as ws:
+        visitor = await new_visitor(client)
+        _, escalated = await send(client, visitor, "I want to talk to a human")
+        event = await ws.receive_json(timeout=5)
+        assert event == {
+            "type": "conversation_changed",
+            "conversation_id": escalated["conversation_id"],
+            "state": "queued",
+        }
+        await ws.send_json({"watch": escalated["conversation_id"]})
+        assert (await ws.receive_json(timeout=5))["type"] == "watching"
+        await send(client, visitor, "are you there?")
+        message = await ws.receive_json(timeout=5)
+        assert message["type"] == "message_created"
+        assert message["message"]["text"] == "are you there?"
+        await ws.send_json({"watch": 424242})
+        assert (await ws.receive_json(timeout=5))["error"] == "no conversation 424242"
+        await ws.send_str("not json")
+        assert (await ws.receive_json(timeout=5))["type"] == "error"

@@ -1,0 +1,196 @@
+"""The agent console and admin pages in real Chromium, against PostgreSQL.
+
+An agent watches the queue live, takes over a web-chat customer's conversation (a second
+browser context) and replies; an admin adds an FAQ intent and the customer gets its answer;
+an agent is refused the admin pages; customer-written markup stays text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from bot import keys
+from bot.app import init_app
+from bot.settings import Settings
+from models import AgentRole
+from tests.browser import CHROMIUM_FLAGS, chromium_path
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+PASSWORD = "a-long-test-password"
+WAIT_MS = 15_000
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@dataclass
+class Site:
+    server: TestServer
+    browser: Browser
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    async def signed_in(self, email: str) -> Page:
+        page = await (await self.browser.new_context()).new_page()
+        await page.goto(self.url("/login"))
+        await page.fill("input[name=email]", email)
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+        return page
+
+    async def customer(self) -> Page:
+        page = await (await self.browser.new_context()).new_page()
+        await page.goto(self.url("/"))
+        await expect(page.locator("#deskbot-status")).to_have_text("online", timeout=WAIT_MS)
+        return page
+
+
+async def say(customer: Page, text: str) -> None:
+    await customer.fill("#deskbot-input", text)
+    await customer.click("#deskbot-send")
+
+
+@pytest.fixture
+async def site(settings: Settings) -> AsyncIterator[Site]:
+    app = await init_app(settings)
+    server = TestServer(app)
+    await server.start_server()
+    users = app[keys.USERS]
+    await users.add("admin@acme.test", "Ada Admin", AgentRole.ADMIN, PASSWORD, "test")
+    await users.add(
+        "agent@acme.test", "Sam Agent", AgentRole.AGENT, PASSWORD, "test", ("support", "billing")
+    )
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+            yield Site(server, browser)
+            await browser.close()
+    finally:
+        await server.close()
+
+
+async def test_agent_takes_over_live_and_the_customer_gets_the_reply(site: Site) -> None:
+    agent = await site.signed_in("agent@acme.test")
+    await expect(agent).to_have_url(site.url("/console"))
+    await expect(agent.locator("#live")).to_have_text("live", timeout=WAIT_MS)
+    await expect(agent.locator("#queue-list")).to_contain_text("Nobody is waiting")
+
+    customer = await site.customer()
+    await say(customer, "I want to talk to a human")
+    item = agent.locator("#queue-list .queue-item")  # appears without a reload
+    await expect(item).to_contain_text("asked for a person", timeout=WAIT_MS)
+    await expect(item).to_contain_text("webchat")
+
+    await item.locator("button").click()
+    await expect(agent.locator("#transcript")).to_contain_text("I want to talk to a human")
+    await expect(agent.locator("#transcript")).to_contain_text("human_handoff")
+    await agent.click("#claim")
+    await expect(agent.locator("#reply-form")).to_be_visible()
+    await expect(agent.locator("#chat-title")).to_contain_text("agent")
+
+    hostile = "<script>document.body.dataset.pwned='1'</script><b>bold?</b>"
+    await say(customer, hostile)
+    await expect(agent.locator("#transcript .msg.customer .text").last).to_have_text(
+        hostile, timeout=WAIT_MS
+    )
+    assert await agent.evaluate("document.body.dataset.pwned") is None
+
+    await agent.fill("#reply-text", "Hi, this is Sam from Acme. I can help with that.")
+    await agent.click("#reply-form button[type=submit]")
+    reply = customer.locator(".deskbot-agent", has_text="this is Sam from Acme")
+    await expect(reply).to_be_visible(timeout=WAIT_MS)
+
+    bot_answers = await customer.locator(".deskbot-out").count()
+    await say(customer, "How do I reset my password?")  # the bot stays silent now
+    await expect(agent.locator("#suggestions")).to_contain_text("password", timeout=WAIT_MS)
+    await expect(agent.locator("#transcript")).to_contain_text("reset my password")
+    await customer.wait_for_timeout(500)
+    assert await customer.locator(".deskbot-out").count() == bot_answers
+
+    await agent.fill("#note-text", "VIP, be nice <img src=x onerror=alert(1)>")
+    await agent.click("#note-form button[type=submit]")
+    await expect(agent.locator("#notes")).to_contain_text("onerror=alert(1)")
+    await expect(customer.locator("#deskbot-log")).not_to_contain_text("VIP, be nice")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await agent.screenshot(path=str(ARTIFACTS / "console-agent.png"), full_page=True)
+
+    await agent.click("#resolve")
+    await expect(agent.locator("#chat-title")).to_contain_text("resolved", timeout=WAIT_MS)
+    await expect(customer.locator("#deskbot-log")).to_contain_text(
+        "from 1 (not at all) to 5", timeout=WAIT_MS
+    )
+
+
+async def test_admin_adds_an_faq_and_the_customer_gets_its_answer(site: Site) -> None:
+    admin = await site.signed_in("admin@acme.test")
+    await expect(admin).to_have_url(site.url("/admin/faqs"))
+    await expect(admin.locator("#intents tr").first).to_be_visible(timeout=WAIT_MS)
+    before = await admin.locator("#model-version").inner_text()
+
+    await admin.click("#new")
+    await admin.fill("#f-name", "loyalty_points")
+    await admin.fill("#f-category", "billing")
+    await admin.fill(
+        "#f-examples-en",
+        "\n".join(
+            [
+                "how many loyalty points do i earn",
+                "how do loyalty points work",
+                "what are reward points",
+                "do i get points when i pay",
+                "loyalty programme",
+                "how to earn reward points",
+            ]
+        ),
+    )
+    await admin.fill("#f-answers-en", "You earn 5 loyalty points per dollar, shown on your bill.")
+    await admin.click("#editor button[type=submit]")
+    await expect(admin.locator("#faq-done")).to_contain_text("Saved loyalty_points")
+    await expect(admin.locator("#model-version")).not_to_have_text(before, timeout=WAIT_MS)
+    await expect(admin.locator("#model-state")).to_contain_text("live", timeout=WAIT_MS)
+
+    await admin.fill("#try-text", "how many loyalty points will I earn")
+    await admin.click("#try button[type=submit]")
+    await expect(admin.locator("#ranking .verdict")).to_contain_text("loyalty_points")
+
+    customer = await site.customer()
+    await say(customer, "how many loyalty points do I earn?")
+    answer = customer.locator(".deskbot-out", has_text="5 loyalty points per dollar")
+    await expect(answer).to_be_visible(timeout=WAIT_MS)
+
+    await admin.goto(site.url("/admin/history"))
+    await expect(admin.locator("table.list")).to_contain_text("loyalty_points")
+    await expect(admin.locator("table.list")).to_contain_text("admin@acme.test")
+
+    await admin.goto(site.url("/admin/reports?days=7"))
+    await expect(admin.locator(".tiles")).to_contain_text("conversations")
+    top_intents = admin.locator("section.card", has_text="Top intents")
+    await expect(top_intents.locator("table.bars")).to_contain_text("loyalty_points")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await admin.screenshot(path=str(ARTIFACTS / "reports.png"), full_page=True)
+    await admin.set_viewport_size({"width": 390, "height": 844})
+    await admin.screenshot(path=str(ARTIFACTS / "reports-phone.png"), full_page=True)
+
+
+async def test_an_agent_is_refused_the_admin_pages(site: Site) -> None:
+    agent = await site.signed_in("agent@acme.test")
+    for path in ("/admin/faqs", "/admin/settings", "/admin/customers", "/admin/reports"):
+        response = await agent.goto(site.url(path))
+        assert response is not None and response.status == 403, path
+        await expect(agent.locator("h1")).to_have_text("Not allowed")
+    status = await agent.evaluate(
+        """async () => (await fetch('/api/intents', {method: 'POST',
+            headers: {'Content-Type': 'application/json',
+                      'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content},
+            body: JSON.stringify({name: 'sneaky'})})).status"""
+    )
+    assert status == 403
+    assert await agent.locator("nav").inner_text() == "Console"
