@@ -143,9 +143,15 @@ def test_serve_starts_and_answers_health_checks(tmp_path: Path, use_config_file:
                 time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert b"widget.js" in r.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
+            assert b"Sign in" in r.read()
     finally:
         server.terminate()
         server.wait(timeout=30)
+    printed = server.stdout.read() if server.stdout else ""
+    logins = (tmp_path / "var" / "demo-logins.txt").read_text()
+    assert "admin@example.com" in logins and "agent@example.com" in logins
+    assert logins.strip() in printed
 
 
 def test_nlu_evaluate_on_any_csv_with_out_of_scope_rows(tmp_path: Path) -> None:
@@ -239,3 +245,31 @@ def test_churn_train_and_evaluate(tmp_path: Path) -> None:
     assert trained.returncode == 0 and (tmp_path / "var" / "churn" / "churn.joblib").is_file()
     missing = run(["churn", "train", "--data", "customers.csv", "--label", "nope"], tmp_path)
     assert missing.returncode == 1 and "no column" in missing.stderr
+
+
+def test_users_add_list_disable(tmp_path: Path) -> None:
+    added = run(
+        [
+            "users",
+            "add",
+            "Ann@Acme.test",
+            "--role",
+            "admin",
+            "--team",
+            "billing",
+            "--password-stdin",
+        ],
+        tmp_path,
+        "a-long-enough-password\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "added admin ann@acme.test"
+    weak = run(["users", "add", "bob@acme.test", "--password-stdin"], tmp_path, "short\n")
+    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+    again = run(["users", "add", "ann@acme.test", "--password-stdin"], tmp_path, "x" * 12 + "\n")
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert run(["users", "disable", "ann@acme.test"], tmp_path).returncode == 0
+    listed = run(["users", "list"], tmp_path).stdout
+    assert "ann@acme.test\tadmin\tdisabled\tpassword\tteams=billing" in listed
+    missing = run(["users", "disable", "nobody@acme.test"], tmp_path)
+    assert missing.returncode == 1 and "no user" in missing.stderr
