@@ -121,6 +121,7 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.QUEUE] = services.queue
     app[keys.POLICY] = services.policy
     app[keys.CHURN] = services.churn
+    app[keys.HOURS] = services.hours
     app[keys.USERS] = Users(services.sessions)
     app[keys.LOGINS] = LoginSessions(services.sessions, services.settings.session_max_age_s)
     app[keys.LOGIN_LIMITER] = LoginLimiter(

@@ -17,6 +17,7 @@ from bot.outbox import Dispatcher
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from escalation.churn import ChurnScorer
+from escalation.hours_store import HoursStore
 from escalation.policy_store import PolicyStore
 from escalation.queue import Queue
 from knowledge.service import KnowledgeBase
@@ -37,3 +38,4 @@ LOGINS = web.AppKey("logins", LoginSessions)
 LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 TASKS = web.AppKey("tasks", BackgroundTasks)
+HOURS = web.AppKey("hours", HoursStore)

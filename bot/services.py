@@ -27,6 +27,7 @@ from bot.outbox import Dispatcher, RetryPolicy
 from bot.settings import Settings
 from channels.base import OutputChannel
 from escalation.churn import ChurnScorer
+from escalation.hours_store import HoursStore, HoursView
 from escalation.policy import PolicySettings
 from escalation.policy_store import PolicyStore
 from escalation.queue import Queue, QueueSettings
@@ -59,6 +60,7 @@ class Services:
     queue: Queue
     policy: PolicyStore
     churn: ChurnScorer
+    hours: HoursStore
 
 
 def build_queue(
@@ -111,8 +113,18 @@ def build_services(
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
     )
+    hours = HoursStore(
+        sessions,
+        HoursView(
+            business_hours=settings.business_hours,
+            business_timezone=settings.business_timezone,
+            sla_first_response_s=settings.sla_first_response_s,
+            sla_resolution_s=settings.sla_resolution_s,
+        ),
+        queue,
+    )
     return Services(
-        settings, db, sessions, bus, knowledge, nlu, engine, dispatcher, queue, policy, churn
+        settings, db, sessions, bus, knowledge, nlu, engine, dispatcher, queue, policy, churn, hours
     )
 
 
@@ -124,6 +136,7 @@ async def prepare(services: Services) -> None:
         log.info("demo knowledge base loaded", extra={"kb_import": counts})
     await services.nlu.sync()
     await services.policy.load()
+    await services.hours.load()
 
 
 @contextlib.asynccontextmanager
@@ -213,6 +226,7 @@ async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None
     while True:
         try:
             await services.policy.load()
+            await services.hours.load()
             services.churn.reload()
             overdue = await services.queue.reprioritise_overdue()
             for conversation_id in overdue:

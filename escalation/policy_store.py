@@ -7,8 +7,8 @@ import dataclasses
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from escalation.overrides import read_overrides, write_overrides
 from escalation.policy import PolicySettings
-from models import AuditEntry, RuntimeSetting
 
 KEY = "escalation_policy"
 
@@ -56,38 +56,23 @@ class PolicyStore:
         self.current = defaults
 
     async def load(self) -> PolicySettings:
-        async with self._sessions() as session:
-            row = await session.get(RuntimeSetting, KEY)
         known = {f.name for f in dataclasses.fields(PolicySettings)}
-        overrides = {k: v for k, v in (row.value if row else {}).items() if k in known}
+        stored = await read_overrides(self._sessions, KEY)
+        overrides = {k: v for k, v in stored.items() if k in known}
         self.current = dataclasses.replace(self._defaults, **overrides)
         return self.current
 
     async def update(self, change: PolicyUpdate, actor: str) -> PolicySettings:
-        values = change.model_dump(exclude_none=True)
-        async with self._sessions() as session:
-            row = await session.get(RuntimeSetting, KEY, with_for_update=True)
-            if row is None:
-                row = RuntimeSetting(key=KEY, value={}, updated_by=actor)
-                session.add(row)
-            merged = {**row.value, **values}
-            candidate = dataclasses.replace(self._defaults, **merged)
-            if candidate.offer_at > candidate.escalate_at:
-                raise ValueError("offer_at must not be above escalate_at")
-            row.value = merged
-            row.updated_by = actor
-            session.add(
-                AuditEntry(
-                    actor=actor,
-                    action="update",
-                    entity="escalation_policy",
-                    entity_id=KEY,
-                    details=values,
-                )
-            )
-            await session.commit()
-        self.current = candidate
-        return candidate
+        merged = await write_overrides(
+            self._sessions, KEY, change.model_dump(exclude_none=True), actor, self._check
+        )
+        self.current = dataclasses.replace(self._defaults, **merged)
+        return self.current
+
+    def _check(self, merged: dict[str, object]) -> None:
+        candidate = dataclasses.replace(self._defaults, **merged)
+        if candidate.offer_at > candidate.escalate_at:
+            raise ValueError("offer_at must not be above escalate_at")
 
     @staticmethod
     def view(settings: PolicySettings) -> PolicyView:

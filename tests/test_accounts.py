@@ -245,3 +245,90 @@ async def test_console_socket_pushes_only_what_the_agent_may_see(client: TestCli
         assert (await ws.receive_json(timeout=5))["error"] == "no conversation 424242"
         await ws.send_str("not json")
         assert (await ws.receive_json(timeout=5))["type"] == "error"
+
+
+async def test_admins_manage_users_and_cannot_lock_everyone_out(client: TestClient) -> None:
+    root = await add_user(client, "root@acme.test", AgentRole.ADMIN)
+    headers = admin_headers(client)
+    created = await client.post(
+        "/api/agents",
+        json={
+            "email": "Bea@Acme.test",
+            "name": "Bea",
+            "password": PASSWORD,
+            "teams": ["billing"],
+        },
+        headers=headers,
+    )
+    assert created.status == 201, await created.text()
+    bea = await created.json()
+    assert bea["email"] == "bea@acme.test" and bea["can_sign_in"] and bea["role"] == "agent"
+    weak = await client.post(
+        "/api/agents",
+        json={"email": "c@acme.test", "name": "C", "password": "short"},
+        headers=headers,
+    )
+    assert weak.status == 422
+
+    await sign_in(client, "bea@acme.test")
+    assert (await (await client.get("/api/me")).json())["teams"] == ["billing"]
+    changed = await client.patch(
+        f"/api/agents/{bea['id']}",
+        json={"teams": ["support", "trust"], "active": False},
+        headers=headers,
+    )
+    assert changed.status == 200 and not (await changed.json())["can_sign_in"]
+    assert (await client.get("/api/me")).status == 401  # deactivated: signed out at once
+
+    last_admin = await client.patch(f"/api/agents/{root}", json={"role": "agent"}, headers=headers)
+    assert last_admin.status == 409
+    assert (
+        await client.patch(f"/api/agents/{root}", json={"active": False}, headers=headers)
+    ).status == 409
+    assert (
+        await client.patch("/api/agents/99999", json={"active": False}, headers=headers)
+    ).status == 404
+    bad = await client.patch(f"/api/agents/{root}", json={"teams": ["Bad Team!"]}, headers=headers)
+    assert bad.status == 422
+    audit = await (await client.get("/api/audit?entity=user", headers=headers)).json()
+    assert {"user_added", "user_changed"} <= {e["action"] for e in audit["entries"]}
+    assert all(
+        "password" not in str(e["details"]).lower() or "(set)" in str(e["details"])
+        for e in audit["entries"]
+    )
+
+
+async def test_business_hours_and_sla_targets_change_live(client: TestClient) -> None:
+    headers = admin_headers(client)
+    hours = await (await client.get("/api/escalation/hours", headers=headers)).json()
+    assert hours["business_hours"] == "Mon-Fri 09:00-18:00"
+    refused = [
+        {"business_hours": "whenever"},
+        {"business_timezone": "Mars/Olympus"},
+        {"sla_first_response_s": 0},
+        {"sla_first_response_s": 600, "sla_resolution_s": 60},
+        {"unknown": 1},
+    ]
+    for change in refused:
+        response = await client.patch("/api/escalation/hours", json=change, headers=headers)
+        assert response.status == 422, change
+    updated = await client.patch(
+        "/api/escalation/hours",
+        json={"business_hours": "24/7", "sla_first_response_s": 120},
+        headers=headers,
+    )
+    assert (await updated.json())["sla_first_response_s"] == 120
+    visitor = await new_visitor(client)
+    await send(client, visitor, "I want to talk to a human")
+    (entry,) = (await (await client.get("/api/queue", headers=headers)).json())["waiting"]
+    from datetime import datetime
+
+    due = datetime.fromisoformat(entry["first_response_due_at"])
+    async with client.app[keys.SESSIONS]() as session:
+        from models import Conversation
+
+        conversation = await session.get(Conversation, entry["conversation_id"])
+        assert conversation is not None and conversation.escalated_at is not None
+        assert (due - conversation.escalated_at).total_seconds() == 120
+    audit = await (await client.get("/api/audit?entity=service_hours", headers=headers)).json()
+    assert audit["entries"][0]["details"] == {"business_hours": "24/7", "sla_first_response_s": 120}

@@ -194,3 +194,42 @@ async def test_an_agent_is_refused_the_admin_pages(site: Site) -> None:
     )
     assert status == 403
     assert await agent.locator("nav").inner_text() == "Console"
+
+
+async def test_admin_changes_settings_and_adds_a_user_who_can_sign_in(site: Site) -> None:
+    admin = await site.signed_in("admin@acme.test")
+    await admin.goto(site.url("/admin/settings"))
+    await expect(admin.locator("#p-escalate_at")).to_be_visible(timeout=WAIT_MS)
+    await admin.fill("#p-escalate_at", "1.5")
+    await admin.click("#policy button[type=submit]")
+    await expect(admin.locator("#policy-done")).to_contain_text("escalate_at")
+    await expect(admin.locator("#h-business_hours")).to_have_value("Mon-Fri 09:00-18:00")
+    await admin.fill("#h-business_hours", "someday")
+    await admin.click("#hours button[type=submit]")
+    await expect(admin.locator("#policy-error")).to_contain_text("write them like")
+    await admin.fill("#h-business_hours", "24/7")
+    await admin.click("#hours button[type=submit]")
+    await expect(admin.locator("#policy-done")).to_contain_text("business hours")
+    await admin.fill("#canned-shortcut", "refund")
+    await admin.fill("#canned-text", "Your refund is on its way <3")
+    await admin.click("#canned-form button[type=submit]")
+    await expect(admin.locator("#canned-list")).to_contain_text(
+        "/refund Your refund is on its way <3"
+    )
+
+    await admin.goto(site.url("/admin/users"))
+    await admin.fill("#u-email", "newbie@acme.test")
+    await admin.fill("#u-name", "Newbie")
+    await admin.fill("#u-teams", "billing, support")
+    await admin.fill("#u-password", PASSWORD)
+    await admin.click("#add-user button[type=submit]")
+    await expect(admin.locator("#users")).to_contain_text("newbie@acme.test")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await admin.screenshot(path=str(ARTIFACTS / "admin-users.png"), full_page=True)
+
+    newbie = await site.signed_in("newbie@acme.test")
+    await expect(newbie).to_have_url(site.url("/console"))
+    await expect(newbie.locator("#canned")).to_contain_text("/refund")
+    await admin.goto(site.url("/admin/history"))
+    await expect(admin.locator("table.list")).to_contain_text("user_added")
+    await expect(admin.locator("table.list")).to_contain_text("service_hours")

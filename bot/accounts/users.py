@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +72,28 @@ class Users:
             await session.commit()
             return agent
 
+    async def update(self, agent_id: int, changes: dict[str, Any], actor: str) -> Agent:
+        """Change role, teams, capacity, status, activity or password; deactivating signs out."""
+        if "password" in changes:
+            changes = {**changes, "password_hash": hash_password(changes.pop("password"))}
+        async with self._sessions() as session:
+            agent = await session.get(Agent, agent_id)
+            if agent is None:
+                raise AccountError(f"no user {agent_id}", status=404)
+            admin_before = await _usable_admins(session)
+            for name, value in changes.items():
+                setattr(agent, name, value)
+            if changes.get("active") is False:
+                agent.status = "offline"
+                await session.execute(delete(LoginSession).where(LoginSession.agent_id == agent_id))
+            await session.flush()
+            if admin_before and not await _usable_admins(session):
+                raise AccountError("that would leave nobody who can sign in as admin", status=409)
+            audited = {k: ("(set)" if k == "password_hash" else v) for k, v in changes.items()}
+            session.add(_audit(actor, "user_changed", agent, audited))
+            await session.commit()
+            return agent
+
     async def set_status(self, agent_id: int, status: str) -> None:
         async with self._sessions() as session:
             agent = await session.get(Agent, agent_id)
@@ -87,7 +110,15 @@ class Users:
         return agent if agent is not None and agent.active else None
 
 
-def _audit(actor: str, action: str, agent: Agent, details: dict[str, str]) -> AuditEntry:
+async def _usable_admins(session: AsyncSession) -> int:
+    """Active admins with a password: the people who can sign in and fix things."""
+    statement = select(func.count()).where(
+        Agent.role == AgentRole.ADMIN.value, Agent.active, Agent.password_hash.is_not(None)
+    )
+    return int(await session.scalar(statement) or 0)
+
+
+def _audit(actor: str, action: str, agent: Agent, details: dict[str, Any]) -> AuditEntry:
     return AuditEntry(
         actor=actor, action=action, entity="user", entity_id=agent.email, details=details
     )

@@ -17,6 +17,7 @@ from bot.api.auth import acting_agent, admin, path_int, staff, visible_conversat
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from escalation.hours_store import HoursUpdate, HoursView
 from escalation.policy_store import PolicyStore, PolicyUpdate, PolicyView
 from models import Agent
 
@@ -33,27 +34,48 @@ class AgentReply(AgentAction):
     text: str
 
 
+Password = Annotated[str, StringConstraints(min_length=10, max_length=1024)]
+Role = Annotated[str, StringConstraints(pattern=r"^(agent|admin)$")]
+Status = Annotated[str, StringConstraints(pattern=r"^(online|away|offline)$")]
+
+
 class AgentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")]
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    role: Role = "agent"
+    password: Password | None = Field(default=None, description="Without one, no sign-in.")
     teams: list[Team] = Field(default_factory=lambda: ["support"], max_length=20)
     max_concurrent: int = Field(default=3, ge=1, le=50)
-    status: str = Field(default="offline", pattern=r"^(online|away|offline)$")
+    status: Status = "offline"
 
 
-class AgentStatus(BaseModel):
+class AgentPatch(BaseModel):
+    """Every field optional: a change names what it changes."""
+
     model_config = ConfigDict(extra="forbid")
-    status: str = Field(pattern=r"^(online|away|offline)$")
+    status: Status | None = None
+    role: Role | None = None
+    teams: list[Team] | None = Field(default=None, min_length=1, max_length=20)
+    max_concurrent: int | None = Field(default=None, ge=1, le=50)
+    active: bool | None = None
+    password: Password | None = None
 
 
 class AgentOut(BaseModel):
     id: int
     email: str
     name: str
+    role: str
+    active: bool
+    can_sign_in: bool
     teams: list[str]
     max_concurrent: int
     status: str
+
+
+class AgentList(BaseModel):
+    agents: list[AgentOut]
 
 
 class QueueEntryOut(BaseModel):
@@ -81,6 +103,9 @@ def _agent_out(agent: Agent) -> dict[str, Any]:
         id=agent.id,
         email=agent.email,
         name=agent.name,
+        role=agent.role,
+        active=agent.active,
+        can_sign_in=agent.active and agent.password_hash is not None,
         teams=agent.teams,
         max_concurrent=agent.max_concurrent,
         status=agent.status,
@@ -176,36 +201,46 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         await request.config_dict[keys.ENGINE].resolve(path_int(request), actor)
         return web.json_response({"conversation_id": path_int(request), "state": "resolved"})
 
-    @api("POST", "/agents", "Add an agent", body=AgentCreate, response=AgentOut)
-    async def create_agent(request: web.Request) -> web.Response:
+    @api("GET", "/agents", "Everyone who works in deskbot", response=AgentList)
+    async def list_agents(request: web.Request) -> web.Response:
         admin(request)
+        agents = await request.config_dict[keys.USERS].list()
+        return web.json_response({"agents": [_agent_out(a) for a in agents]})
+
+    @api("POST", "/agents", "Add an agent or admin", body=AgentCreate, response=AgentOut)
+    async def create_agent(request: web.Request) -> web.Response:
+        actor = admin(request)
         body = await read_model(request, AgentCreate)
+        users = request.config_dict[keys.USERS]
+        fields = body.model_dump(exclude={"password"})
+        fields["email"] = body.email.strip().lower()
         async with request.config_dict[keys.SESSIONS]() as session:
-            agent = Agent(**body.model_dump())
+            agent = Agent(**fields)
             session.add(agent)
             try:
                 await session.commit()
             except IntegrityError:
                 raise BadRequest(f"an agent with email {body.email} exists", status=409) from None
-            return web.json_response(_agent_out(agent), status=201)
+        changes: dict[str, object] = {"role": body.role}
+        if body.password is not None:
+            changes["password"] = body.password
+        agent = await users.update(agent.id, changes, actor)
+        return web.json_response(_agent_out(agent), status=201)
 
     @api(
         "PATCH",
         "/agents/{id}",
-        "Set an agent's status (online, away, offline)",
-        body=AgentStatus,
+        "Change a user's status, role, teams, capacity, password, or deactivate them",
+        body=AgentPatch,
         response=AgentOut,
     )
-    async def set_status(request: web.Request) -> web.Response:
-        admin(request)
-        body = await read_model(request, AgentStatus)
-        async with request.config_dict[keys.SESSIONS]() as session:
-            agent = await session.get(Agent, path_int(request))
-            if agent is None:
-                raise BadRequest("no such agent", status=404)
-            agent.status = body.status
-            await session.commit()
-            return web.json_response(_agent_out(agent))
+    async def update_agent(request: web.Request) -> web.Response:
+        actor = admin(request)
+        body = await read_model(request, AgentPatch)
+        agent = await request.config_dict[keys.USERS].update(
+            path_int(request), body.model_dump(exclude_none=True), actor
+        )
+        return web.json_response(_agent_out(agent))
 
     @api(
         "GET", "/agents/{id}/next", "The conversation this agent should take next", response=NextOut
@@ -236,3 +271,24 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         except ValueError as exc:
             raise BadRequest(str(exc), status=422) from None
         return web.json_response(PolicyStore.view(updated).model_dump())
+
+    @api("GET", "/escalation/hours", "Business hours and SLA targets", response=HoursView)
+    async def get_hours(request: web.Request) -> web.Response:
+        admin(request)
+        return web.json_response(request.config_dict[keys.HOURS].current.model_dump())
+
+    @api(
+        "PATCH",
+        "/escalation/hours",
+        "Change business hours or SLA targets (live at once, for new escalations)",
+        body=HoursUpdate,
+        response=HoursView,
+    )
+    async def set_hours(request: web.Request) -> web.Response:
+        actor = admin(request)
+        change = await read_model(request, HoursUpdate)
+        try:
+            updated = await request.config_dict[keys.HOURS].update(change, actor)
+        except ValueError as exc:
+            raise BadRequest(str(exc), status=422) from None
+        return web.json_response(updated.model_dump())

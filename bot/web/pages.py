@@ -20,7 +20,7 @@ from models.base import utcnow
 Page = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 STATIC_TYPES = {".js": "application/javascript", ".css": "text/css"}
 STATIC_FILES = frozenset(
-    {"common.js", "console.js", "faqs.js", "settings.js", "customers.js", "app.css"}
+    {"common.js", "console.js", "faqs.js", "settings.js", "customers.js", "users.js", "app.css"}
 )
 
 
@@ -56,13 +56,11 @@ async def faqs(request: web.Request, who: Principal) -> web.StreamResponse:
 
 
 async def settings_page(request: web.Request, who: Principal) -> web.StreamResponse:
-    settings = request.config_dict[keys.SETTINGS]
-    fixed = {
-        "Business hours": f"{settings.business_hours} ({settings.business_timezone})",
-        "First-response target": f"{settings.sla_first_response_s} s",
-        "Resolution target": f"{settings.sla_resolution_s} s",
-    }
-    return render(request, "settings.html", {"fixed": fixed})
+    return render(request, "settings.html", {})
+
+
+async def users_page(request: web.Request, who: Principal) -> web.StreamResponse:
+    return render(request, "users.html", {})
 
 
 async def customers(request: web.Request, who: Principal) -> web.StreamResponse:
@@ -112,6 +110,7 @@ def add_page_routes(app: web.Application) -> None:
     app.router.add_get("/admin/faqs", signed_in(faqs, admin_only=True))
     app.router.add_get("/admin/settings", signed_in(settings_page, admin_only=True))
     app.router.add_get("/admin/customers", signed_in(customers, admin_only=True))
+    app.router.add_get("/admin/users", signed_in(users_page, admin_only=True))
     app.router.add_get("/admin/reports", signed_in(reports, admin_only=True))
     app.router.add_get("/admin/history", signed_in(history, admin_only=True))
     app.router.add_get("/static/{name}", static_file)

@@ -28,7 +28,7 @@
     $("policy").replaceChildren(
       ...Object.entries(current).map(([name, value]) => el("label", {},
         name.replaceAll("_", " "),
-        el("input", { id: "p-" + name, type: "number", step: Number.isInteger(value) ? "1" : "0.01", value: String(value), required: true }),
+        el("input", { id: "p-" + name, type: "number", step: name === "fallback_streak_to_escalate" ? "1" : "any", value: String(value), required: true }),
         el("small", { class: "muted" }, HELP[name] || ""))),
       el("button", { type: "submit" }, "Save"));
   }
@@ -45,6 +45,25 @@
       await api("PATCH", "/api/escalation/settings", change);
       await loadPolicy();
       say(null, "Saved: " + Object.keys(change).join(", ") + ". Live now.");
+    } catch (error) { say(error); }
+  });
+
+  const HOURS = ["business_hours", "business_timezone", "sla_first_response_s", "sla_resolution_s"];
+  async function loadHours() {
+    const hours = await api("GET", "/api/escalation/hours");
+    for (const name of HOURS) $("h-" + name).value = hours[name];
+  }
+  $("hours").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const change = {};
+    for (const name of HOURS) {
+      const raw = $("h-" + name).value.trim();
+      change[name] = name.endsWith("_s") ? Number(raw) : raw;
+    }
+    try {
+      await api("PATCH", "/api/escalation/hours", change);
+      await loadHours();
+      say(null, "Saved business hours and SLA targets. Live now for new escalations.");
     } catch (error) { say(error); }
   });
 
@@ -67,5 +86,6 @@
   });
 
   loadPolicy().catch(say);
+  loadHours().catch(say);
   loadCanned().catch(say);
 })();
