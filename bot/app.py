@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -27,6 +28,14 @@ from bot.web.pages import add_page_routes
 from bot.web.render import template_environment
 from bot.web.signin import add_signin_routes, signed_in_user
 from channels.base import OutputChannel
+from channels.telegram import CHANNEL as TELEGRAM
+from channels.telegram import (
+    TelegramOutput,
+    TelegramReceiver,
+    build_telegram,
+    make_bot,
+    telegram_running,
+)
 from channels.visitor_tokens import VisitorTokens
 from channels.webchat import CHANNEL as WEBCHAT
 from channels.webchat import WebchatOutput, build_webchat, static_text
@@ -88,9 +97,12 @@ async def init_app(settings: Settings) -> web.Application:
     services = build_services(settings, channels)
     channels[WEBCHAT] = WebchatOutput(services.bus)
     _store(app, services)
+    channel_lifetimes = _add_channels(app, settings, services, channels)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        async with running(services):
+        async with running(services), contextlib.AsyncExitStack() as stack:
+            for channel_lifetime in channel_lifetimes:
+                await stack.enter_async_context(channel_lifetime)
             if settings.demo_logins:
                 await ensure_demo_logins(app[keys.USERS], settings.data_dir)
             await app[keys.LOGINS].purge_expired()
@@ -109,6 +121,27 @@ async def init_app(settings: Settings) -> web.Application:
         build_webchat(spec, VisitorTokens(settings.secret_key, settings.visitor_token_max_age_s)),
     )
     return app
+
+
+def _add_channels(
+    app: web.Application,
+    settings: Settings,
+    services: Services,
+    channels: dict[str, OutputChannel],
+) -> list[contextlib.AbstractAsyncContextManager[None]]:
+    """Each channel the configuration enables: its output, its routes, its background work."""
+    lifetimes: list[contextlib.AbstractAsyncContextManager[None]] = []
+    if settings.telegram_token:
+        bot = make_bot(settings.telegram_token, settings.telegram_api_url)
+        receiver = TelegramReceiver(bot, services.engine)
+        channels[TELEGRAM] = TelegramOutput(bot)
+        app.add_subapp("/channels/telegram", build_telegram(receiver))
+        lifetimes.append(
+            telegram_running(
+                bot, receiver, settings.telegram_mode, settings.telegram_poll_timeout_s
+            )
+        )
+    return lifetimes
 
 
 def _store(app: web.Application, services: Services) -> None:

@@ -458,6 +458,40 @@ def customers_import(ctx: click.Context, source: Path, key: str) -> None:
 
 
 @main.group()
+def telegram() -> None:
+    """Telegram: point the bot's webhook at this deskbot."""
+
+
+@telegram.command("set-webhook")
+@click.argument("public_url")
+@click.pass_context
+def telegram_set_webhook(ctx: click.Context, public_url: str) -> None:
+    """Tell Telegram to deliver updates to PUBLIC_URL (https://your-host/channels/telegram/webhook),
+    signed with the configured webhook secret."""
+    from telegram.error import TelegramError
+
+    from channels.telegram import make_bot
+
+    settings = _settings(ctx)
+    if not settings.telegram_token:
+        raise click.ClickException("set telegram_token (DESKBOT_TELEGRAM_TOKEN) first")
+
+    async def run() -> None:
+        async with make_bot(settings.telegram_token, settings.telegram_api_url) as bot:
+            await bot.set_webhook(
+                public_url,
+                secret_token=settings.telegram_webhook_secret,
+                allowed_updates=["message"],
+            )
+
+    try:
+        asyncio.run(run())
+    except TelegramError as exc:
+        raise click.ClickException(f"telegram refused: {exc}") from None
+    click.echo(f"telegram will post updates to {public_url}")
+
+
+@main.group()
 def users() -> None:
     """People who sign in to the console: add, list, disable."""
 

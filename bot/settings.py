@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     business_timezone: str = "UTC"
     sla_first_response_s: int = Field(default=300, ge=1)
     sla_resolution_s: int = Field(default=8 * 3600, ge=1)
+    telegram_token: str = Field(default="", description="From @BotFather; empty: no Telegram.")
+    telegram_mode: str = Field(default="webhook", description="webhook or polling")
+    telegram_webhook_secret: str = Field(
+        default="", description="Checked on every webhook call; generated if empty."
+    )
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_poll_timeout_s: int = Field(default=30, ge=0, le=60)
     load_demo_kb: bool = True
     demo_logins: bool = Field(
         default=True,
@@ -80,6 +87,13 @@ class Settings(BaseSettings):
     def _known_engine(cls, value: str) -> str:
         if value not in {"local", "rasa"}:
             raise ValueError(f"unknown NLU engine {value!r}; choose 'local' or 'rasa'")
+        return value
+
+    @field_validator("telegram_mode")
+    @classmethod
+    def _known_telegram_mode(cls, value: str) -> str:
+        if value not in {"webhook", "polling"}:
+            raise ValueError("telegram_mode must be 'webhook' or 'polling'")
         return value
 
     @field_validator("business_hours")
@@ -172,7 +186,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 def _with_secrets(settings: Settings) -> Settings:
     """Secrets not configured are generated once and kept in the data directory."""
     updates: dict[str, str] = {}
-    for field in ("secret_key", "admin_token"):
+    for field in ("secret_key", "admin_token", "telegram_webhook_secret"):
         if not getattr(settings, field):
             updates[field] = _stored_secret(settings.data_dir, field)
     return settings.model_copy(update=updates) if updates else settings

@@ -115,3 +115,13 @@ class RecordingChannel:
             self.failures_left = max(0, self.failures_left - 1)
             raise DeliveryError("platform unavailable (simulated)")
         self.sent.append((target.external_thread, message.text))
+
+
+async def eventually(predicate: Callable[[], object], within: float = 5.0) -> None:
+    """Wait until a plain (not awaitable) condition holds, e.g. a fake platform saw a call."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)

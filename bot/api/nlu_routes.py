@@ -57,7 +57,7 @@ def add_nlu_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     async def parse(request: web.Request) -> web.Response:
         admin(request)
         body = await read_model(request, ParseRequest)
-        result = request.config_dict[keys.NLU].parse(body.text)
+        result = await request.config_dict[keys.NLU].parse_async(body.text)
         response = ParseResponse(
             intent=result.intent,
             confidence=result.confidence,

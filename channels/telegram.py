@@ -1,0 +1,192 @@
+"""Telegram through python-telegram-bot: webhook (secret-token checked) or long polling in,
+sendMessage out. Private chats with text; each chat is one conversation thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+from telegram import Bot, Update
+from telegram.constants import ChatAction, ChatType
+from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot import keys
+from bot.api.errors import BadRequest
+from bot.engine import ConversationEngine
+from channels.base import DeliveryError, DeliveryTarget, InboundMessage, OutboundText
+
+log = logging.getLogger(__name__)
+# PTB 22 asks to opt in to timedelta retry_after before it becomes the default; _seconds takes both.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 256 * 1024
+START = "/start"
+
+
+def make_bot(token: str, api_url: str) -> Bot:
+    """`api_url`: Telegram's, or a local Bot API server (or a test double) speaking its API."""
+    # PTB's default pool is one connection; the outbox sends several replies at once.
+    return Bot(
+        token,
+        base_url=f"{api_url.rstrip('/')}/bot",
+        request=HTTPXRequest(connection_pool_size=8),
+    )
+
+
+def inbound_from_update(update: Update) -> InboundMessage | None:
+    """A private text message as deskbot's InboundMessage; anything else is not for the bot."""
+    message = update.message
+    if message is None or message.chat.type != ChatType.PRIVATE or not message.text:
+        return None
+    sender = message.from_user
+    text = message.text
+    if text.split(maxsplit=1)[0].split("@")[0] == START:
+        text = "hello"  # Telegram's "open the chat" command: greet like any first hello
+    return InboundMessage(
+        channel=CHANNEL,
+        external_user=str(sender.id if sender else message.chat.id),
+        external_thread=str(message.chat.id),
+        external_id=f"{message.chat.id}:{message.message_id}",
+        text=text,
+        sent_at=message.date,
+        display_name=sender.full_name if sender else None,
+    )
+
+
+class TelegramOutput:
+    name = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send_text(self, target: DeliveryTarget, message: OutboundText) -> None:
+        try:
+            await self._bot.send_message(chat_id=int(target.external_thread), text=message.text)
+        except RetryAfter as exc:
+            raise DeliveryError(
+                "telegram rate limit", retry_after=_seconds(exc.retry_after)
+            ) from None
+        except Forbidden as exc:
+            raise DeliveryError(f"telegram refused (the user blocked the bot?): {exc}") from None
+        except TelegramError as exc:
+            raise DeliveryError(f"telegram: {exc}") from None
+
+
+class TelegramReceiver:
+    """Turns updates into engine calls; the same path for the webhook and for polling."""
+
+    def __init__(self, bot: Bot, engine: ConversationEngine) -> None:
+        self._bot = bot
+        self._engine = engine
+        self._typing: set[asyncio.Task[None]] = set()
+
+    async def handle(self, data: object) -> str:
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise BadRequest("not a Telegram update (no update_id)")
+        try:
+            update = Update.de_json(data, self._bot)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise BadRequest(f"malformed Telegram update: {exc}") from None
+        inbound = inbound_from_update(update)
+        if inbound is None:
+            return "ignored"
+        self._show_typing(int(inbound.external_thread))
+        result = await self._engine.receive(inbound)
+        return "duplicate" if result.duplicate else "accepted"
+
+    def _show_typing(self, chat_id: int) -> None:
+        async def typing() -> None:
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+
+        task = asyncio.create_task(typing())
+        self._typing.add(task)
+        task.add_done_callback(self._typing.discard)
+
+    async def poll(self, timeout_s: int) -> None:
+        """Long polling for bots without a public URL; an update is confirmed (offset) only
+        after the engine stored it, so a crash means redelivery, and the engine dedupes."""
+        await self._bot.delete_webhook()
+        offset: int | None = None
+        while True:
+            try:
+                updates = await self._bot.get_updates(
+                    offset=offset, timeout=timeout_s, allowed_updates=["message"]
+                )
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except TelegramError as exc:
+                log.warning("telegram polling failed; retrying", extra={"error": str(exc)})
+                await asyncio.sleep(2)
+                continue
+            for update in updates:
+                try:
+                    await self.handle(update.to_dict())
+                except Exception:
+                    log.exception("telegram update failed", extra={"update_id": update.update_id})
+                    break
+                offset = update.update_id + 1
+
+
+RECEIVER = web.AppKey("telegram_receiver", TelegramReceiver)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    expected = request.config_dict[keys.SETTINGS].telegram_webhook_secret
+    presented = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise BadRequest("telegram secret token missing or wrong", status=401)
+    if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
+        raise BadRequest("update too large", status=413)
+    raw = await request.content.read(MAX_UPDATE_BYTES + 1)
+    if len(raw) > MAX_UPDATE_BYTES:
+        raise BadRequest("update too large", status=413)
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("the update is not valid JSON") from None
+    outcome = await request.app[RECEIVER].handle(data)
+    return web.json_response({"ok": True, "result": outcome})
+
+
+@contextlib.asynccontextmanager
+async def telegram_running(
+    bot: Bot, receiver: TelegramReceiver, mode: str, poll_timeout_s: int
+) -> AsyncIterator[None]:
+    """The bot's HTTP client for the app's lifetime, and the polling loop in polling mode."""
+    try:
+        await bot.initialize()
+    except TelegramError as exc:  # Telegram unreachable now: replies wait in the outbox
+        log.error("telegram getMe failed; will keep trying on each send", extra={"error": str(exc)})
+    poller = asyncio.create_task(receiver.poll(poll_timeout_s)) if mode == "polling" else None
+    try:
+        yield
+    finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        await bot.shutdown()
+
+
+def build_telegram(receiver: TelegramReceiver) -> web.Application:
+    app = web.Application()
+    app[RECEIVER] = receiver
+    app.router.add_post("/webhook", webhook)
+    return app
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
