@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import keys
 from bot.accounts.demo import ensure_demo_logins
@@ -28,6 +29,8 @@ from bot.web.pages import add_page_routes
 from bot.web.render import template_environment
 from bot.web.signin import add_signin_routes, signed_in_user
 from channels.base import OutputChannel
+from channels.slack import CHANNEL as SLACK
+from channels.slack import SlackChannel, SlackOutput, build_slack, slack_running
 from channels.telegram import CHANNEL as TELEGRAM
 from channels.telegram import (
     TelegramOutput,
@@ -141,6 +144,19 @@ def _add_channels(
                 bot, receiver, settings.telegram_mode, settings.telegram_poll_timeout_s
             )
         )
+    if settings.slack_bot_token:
+        client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        slack = SlackChannel(
+            client,
+            settings.slack_signing_secret,
+            services.engine,
+            services.sessions,
+            services.bus,
+            settings.slack_agent_channel,
+        )
+        channels[SLACK] = SlackOutput(client)
+        app.add_subapp("/channels/slack", build_slack(slack))
+        lifetimes.append(slack_running(slack))
     return lifetimes
 
 

@@ -62,6 +62,10 @@ class ReceiveResult:
     replies: list[MessageView] = field(default_factory=list)
 
 
+class _AlreadyAnswered(Exception):
+    """Another delivery of the same message finished the bot's turn first."""
+
+
 @dataclass(slots=True)
 class _Stored:
     """What the first transaction of receive() knows when it ends."""
@@ -257,6 +261,9 @@ class ConversationEngine:
             # A person took the chat while we were thinking: the bot stays silent.
             await self._mark_handled(message.id, nlu)
             return [], await self._state_of(conversation.id)
+        except _AlreadyAnswered:
+            # A redelivery raced the first delivery's turn and lost: one answer, not two.
+            return [], await self._state_of(conversation.id)
         for reply in replies:
             await self._announce(reply)
         if decision.action is Action.ESCALATE:
@@ -322,10 +329,9 @@ class ConversationEngine:
                     resolution_due_at=resolution_due,
                     sla_breached=False,
                 )
-            await transition(session, conversation.id, S.BOT, target, **fields)
-            await session.execute(
+            claimed = await session.execute(
                 update(Message)
-                .where(Message.id == message.id)
+                .where(Message.id == message.id, Message.handled_at.is_(None))
                 .values(
                     intent=nlu.intent,
                     confidence=nlu.confidence,
@@ -333,6 +339,9 @@ class ConversationEngine:
                     meta={**message.meta, "decision": _decision_record(decision)},
                 )
             )
+            if claimed.rowcount == 0:
+                raise _AlreadyAnswered(message.id)
+            await transition(session, conversation.id, S.BOT, target, **fields)
             replies = [
                 await self._add_outbound(session, conversation, text, SenderKind.BOT, None)
                 for text in texts

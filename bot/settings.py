@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     )
     telegram_api_url: str = "https://api.telegram.org"
     telegram_poll_timeout_s: int = Field(default=30, ge=0, le=60)
+    slack_bot_token: str = Field(default="", description="xoxb-…; empty: no Slack.")
+    slack_signing_secret: str = Field(default="", description="Verifies Slack's requests.")
+    slack_agent_channel: str = Field(
+        default="", description="Channel ID where escalations are posted for agents."
+    )
+    slack_api_url: str = "https://slack.com/api/"
     load_demo_kb: bool = True
     demo_logins: bool = Field(
         default=True,
@@ -95,6 +101,12 @@ class Settings(BaseSettings):
         if value not in {"webhook", "polling"}:
             raise ValueError("telegram_mode must be 'webhook' or 'polling'")
         return value
+
+    @model_validator(mode="after")
+    def _slack_needs_its_secret(self) -> Settings:
+        if self.slack_bot_token and not self.slack_signing_secret:
+            raise ValueError("slack_bot_token is set but slack_signing_secret is not")
+        return self
 
     @field_validator("business_hours")
     @classmethod

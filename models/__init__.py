@@ -11,6 +11,7 @@ from models.message import Direction, Message, SenderKind
 from models.note import CannedResponse, ConversationNote
 from models.outbox import OutboxItem, OutboxStatus
 from models.runtime_setting import RuntimeSetting
+from models.slack_thread import SlackAgentThread
 
 __all__ = [
     "Agent",
@@ -31,4 +32,5 @@ __all__ = [
     "OutboxStatus",
     "RuntimeSetting",
     "SenderKind",
+    "SlackAgentThread",
 ]

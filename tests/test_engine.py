@@ -81,6 +81,8 @@ async def test_concurrent_duplicates_store_one_message(services: Services) -> No
             select(func.count()).select_from(Message).where(Message.direction == "in")
         )
     assert inbound == 1
+    assert await count(services, OutboxItem) == 1  # and answered once, not once per delivery
+    assert sum(len(r.replies) for r in results) == 1
 
 
 async def test_asking_for_a_person_escalates_with_a_reason(services: Services) -> None:

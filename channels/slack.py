@@ -1,0 +1,275 @@
+"""Slack through slack-bolt (async, on aiohttp): a customer channel and an agent tool.
+
+Customers: direct messages to the app (the whole DM is one conversation, or one per thread)
+and messages in shared Slack Connect channels (each thread one conversation).
+Agents: each escalation is posted to an internal channel; in its thread an agent writes
+`claim`, replies (which claims it if nobody has), `handback` or `resolve`; the customer's
+messages are mirrored into the thread. Bolt verifies request signatures and acks before the
+listeners run (Slack's 3-second rule); Slack's retries carry the same message ts, which the
+engine deduplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.bus import InProcessBus
+from bot.engine import ConversationEngine, ConversationNotFound
+from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
+from bot.states import StateConflict
+from channels.base import DeliveryError, DeliveryTarget, InboundMessage, OutboundText
+from escalation.queue import AgentUnavailable
+from models import Agent, Conversation, SlackAgentThread
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "slack"
+MAX_EVENT_BYTES = 512 * 1024
+COMMANDS = {
+    "claim": "claim",
+    "take": "claim",
+    "handback": "hand_back",
+    "hand back": "hand_back",
+    "resolve": "resolve",
+    "resolved": "resolve",
+}
+
+
+def thread_of(event: dict[str, Any], shared: bool) -> str:
+    """A DM is one conversation unless the customer opened a thread; a shared channel's
+    conversations are its threads."""
+    channel, thread_ts = event["channel"], event.get("thread_ts")
+    if thread_ts or shared:
+        return f"{channel}:{thread_ts or event['ts']}"
+    return channel
+
+
+def split_thread(external_thread: str) -> tuple[str, str | None]:
+    channel, _, thread_ts = external_thread.partition(":")
+    return channel, thread_ts or None
+
+
+def customer_message(body: dict[str, Any]) -> InboundMessage | None:
+    event = body.get("event") or {}
+    if event.get("subtype") or event.get("bot_id") or not event.get("text"):
+        return None
+    shared = bool(body.get("is_ext_shared_channel"))
+    if event.get("channel_type") != "im" and not shared:
+        return None
+    team = event.get("user_team") or body.get("team_id") or ""
+    return InboundMessage(
+        channel=CHANNEL,
+        external_user=f"{team}:{event['user']}",
+        external_thread=thread_of(event, shared),
+        external_id=f"{event['channel']}:{event['ts']}",
+        text=event["text"],
+    )
+
+
+class SlackOutput:
+    name = CHANNEL
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def send_text(self, target: DeliveryTarget, message: OutboundText) -> None:
+        channel, thread_ts = split_thread(target.external_thread)
+        try:
+            await self._client.chat_postMessage(
+                channel=channel, text=message.text, thread_ts=thread_ts
+            )
+        except SlackApiError as exc:
+            raise _delivery_error(exc) from None
+
+
+class SlackChannel:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        signing_secret: str,
+        engine: ConversationEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: InProcessBus,
+        agent_channel: str,
+    ) -> None:
+        self.client = client
+        self._engine = engine
+        self._sessions = sessions
+        self._bus = bus
+        self.agent_channel = agent_channel
+        self._agents_by_slack_user: dict[str, int | None] = {}
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.app = AsyncApp(client=client, signing_secret=signing_secret)
+        self.app.event("message")(self._on_message)
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if self.agent_channel and event.get("channel") == self.agent_channel:
+            if event.get("thread_ts") and not event.get("subtype") and not event.get("bot_id"):
+                await self._on_agent_message(event)
+            return
+        inbound = customer_message(body)
+        if inbound is not None:
+            await self._engine.receive(inbound)
+
+    async def _on_agent_message(self, event: dict[str, Any]) -> None:
+        async with self._sessions() as session:
+            conversation_id = await session.scalar(
+                select(SlackAgentThread.conversation_id).where(
+                    SlackAgentThread.channel == event["channel"],
+                    SlackAgentThread.ts == event["thread_ts"],
+                )
+            )
+        if conversation_id is None:
+            return
+        agent_id = await self._agent_for(event["user"])
+        if agent_id is None:
+            await self._note(event, "Your Slack email is not a deskbot agent's; ask an admin.")
+            return
+        text = event.get("text", "").strip()
+        try:
+            # Bolt runs listeners concurrently; one conversation's agent actions go in order.
+            async with self._locks[conversation_id]:
+                await self._act(conversation_id, agent_id, text)
+        except (StateConflict, AgentUnavailable, ConversationNotFound) as exc:
+            await self._note(event, f"Not done: {exc}")
+
+    async def _act(self, conversation_id: int, agent_id: int, text: str) -> None:
+        command = COMMANDS.get(text.lower().rstrip("."))
+        if command == "claim":
+            await self._engine.claim(conversation_id, agent_id)
+        elif command == "hand_back":
+            await self._engine.hand_back(conversation_id, agent_id)
+        elif command == "resolve":
+            await self._engine.resolve(conversation_id, f"agent {agent_id}")
+        else:
+            if await self._state(conversation_id) == "queued":
+                with contextlib.suppress(StateConflict):  # agent_reply says who owns it
+                    await self._engine.claim(conversation_id, agent_id)
+            await self._engine.agent_reply(conversation_id, agent_id, text)
+
+    async def _state(self, conversation_id: int) -> str | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Conversation.state).where(Conversation.id == conversation_id)
+            )
+
+    async def _agent_for(self, slack_user: str) -> int | None:
+        """Slack users are matched to deskbot agents by email (users:read.email scope)."""
+        if slack_user not in self._agents_by_slack_user:
+            try:
+                info = await self.client.users_info(user=slack_user)
+            except SlackApiError as exc:
+                log.warning("slack users.info failed", extra={"error": str(exc)})
+                return None
+            email = (info.get("user") or {}).get("profile", {}).get("email", "")
+            async with self._sessions() as session:
+                agent_id = await session.scalar(
+                    select(Agent.id).where(Agent.email == email.lower(), Agent.active)
+                )
+            self._agents_by_slack_user[slack_user] = agent_id
+        return self._agents_by_slack_user[slack_user]
+
+    async def _note(self, event: dict[str, Any], text: str) -> None:
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_postMessage(
+                channel=event["channel"], thread_ts=event["thread_ts"], text=text
+            )
+
+    async def announce(self) -> None:
+        """Post escalations to the agents' channel and mirror the customer into their thread."""
+        with self._bus.subscribe(AGENTS_TOPIC) as events:
+            while True:
+                event = await events.queue.get()
+                try:
+                    if isinstance(event, ConversationChanged):
+                        await self._on_state(event)
+                    elif (
+                        isinstance(event, MessageCreated)
+                        and event.message.sender_kind == "customer"
+                    ):
+                        await self._mirror(
+                            event.message.conversation_id, f"Customer: {event.message.text}"
+                        )
+                except SlackApiError as exc:
+                    log.warning("slack agent channel post failed", extra={"error": str(exc)})
+
+    async def _on_state(self, event: ConversationChanged) -> None:
+        if event.state == "queued" and event.previous_state != "queued":
+            await self._post_escalation(event.conversation_id)
+        elif event.state != event.previous_state:
+            await self._mirror(event.conversation_id, f"Conversation is now {event.state}.")
+
+    async def _post_escalation(self, conversation_id: int) -> None:
+        async with self._sessions() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            posted = await session.get(SlackAgentThread, conversation_id)
+        if conversation is None or posted is not None:
+            return
+        text = (
+            f"Conversation #{conversation.id} on {conversation.channel} needs a person "
+            f"(priority {conversation.priority}, team {conversation.team}): "
+            f"{conversation.escalation_reason or 'no reason given'}.\n"
+            "Reply in this thread to answer; `claim`, `handback` and `resolve` work too."
+        )
+        response = await self.client.chat_postMessage(channel=self.agent_channel, text=text)
+        async with self._sessions() as session:
+            session.add(
+                SlackAgentThread(
+                    conversation_id=conversation_id, channel=response["channel"], ts=response["ts"]
+                )
+            )
+            await session.commit()
+
+    async def _mirror(self, conversation_id: int, text: str) -> None:
+        async with self._sessions() as session:
+            thread = await session.get(SlackAgentThread, conversation_id)
+        if thread is not None:
+            await self.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.ts, text=text
+            )
+
+
+def build_slack(slack: SlackChannel) -> web.Application:
+    async def events(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
+            return web.json_response({"error": "event too large"}, status=413)
+        return await to_aiohttp_response(
+            await slack.app.async_dispatch(await to_bolt_request(request))
+        )
+
+    app = web.Application(client_max_size=MAX_EVENT_BYTES)
+    app.router.add_post("/events", events)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def slack_running(slack: SlackChannel) -> AsyncIterator[None]:
+    announcer = asyncio.create_task(slack.announce()) if slack.agent_channel else None
+    try:
+        yield
+    finally:
+        if announcer is not None:
+            announcer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcer
+
+
+def _delivery_error(exc: SlackApiError) -> DeliveryError:
+    response = exc.response
+    if response is not None and response.status_code == 429:
+        retry_after = float(response.headers.get("Retry-After", "1"))
+        return DeliveryError("slack rate limit", retry_after=retry_after)
+    return DeliveryError(f"slack: {exc}")

@@ -1,0 +1,209 @@
+"""Slack end to end: real slack-bolt and slack-sdk code, signed requests, a local Web API server."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot import keys
+from bot.app import init_app
+from bot.settings import Settings
+from models import AgentRole
+from tests.conftest import admin_headers, eventually
+from tests.fake_slack import (
+    AGENT_CHANNEL,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    post_event,
+    signed_headers,
+)
+from tests.test_webchat import new_visitor, send
+
+PAYLOADS = Path(__file__).parent / "payloads"
+DM = "D024BE91L"
+AGENT_USER = "UAGENT0001"
+
+
+def event(name: str = "slack_event_im", **changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(json.loads((PAYLOADS / f"{name}.json").read_text()))
+    data["event"].update(changes)
+    return data
+
+
+def agent_says(
+    text: str, thread_ts: str, user: str = AGENT_USER, ts: str | None = None
+) -> dict[str, Any]:
+    data = event(
+        channel=AGENT_CHANNEL, channel_type="channel", user=user, text=text, thread_ts=thread_ts
+    )
+    data["event"]["ts"] = ts or f"{time.time():.6f}"
+    data["event"].pop("client_msg_id")
+    return data
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    server = FakeSlack(emails={AGENT_USER: "ann@acme.test"})
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def slack(
+    aiohttp_client, make_settings: Callable[..., Settings], fake: FakeSlack
+) -> TestClient:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_agent_channel=AGENT_CHANNEL,
+        slack_api_url=fake.api_url,
+    )
+    client = await aiohttp_client(await init_app(settings))
+    await client.app[keys.USERS].add(
+        "ann@acme.test", "Ann", AgentRole.AGENT, "a-long-test-password", "test", ("support",)
+    )
+    return client
+
+
+async def test_a_direct_message_gets_the_faq_answer(slack: TestClient, fake: FakeSlack) -> None:
+    response = await post_event(slack, event())
+    assert response.status == 200
+    await eventually(lambda: fake.posts(DM))
+    (post,) = fake.posts(DM)
+    assert "Forgot password" in post["text"] and "thread_ts" not in post
+
+
+async def test_a_shared_channel_message_is_answered_in_its_thread(
+    slack: TestClient, fake: FakeSlack
+) -> None:
+    await post_event(slack, event("slack_event_shared_channel"))
+    await eventually(lambda: fake.posts("C0SHARED01"))
+    (post,) = fake.posts("C0SHARED01")
+    assert post["thread_ts"] == "1700000100.000200" and "PayPal" in post["text"]
+    ordinary = event("slack_event_shared_channel", ts="1700000200.000100")
+    ordinary.pop("is_ext_shared_channel")  # an internal channel: not a customer
+    await post_event(slack, ordinary)
+    await eventually(lambda: len(fake.posts()) == 1)
+
+
+async def test_url_verification_and_forged_requests(slack: TestClient, fake: FakeSlack) -> None:
+    challenge = {
+        "token": "x",
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+        "type": "url_verification",
+    }
+    answered = await post_event(slack, challenge)
+    assert (await answered.json())["challenge"] == challenge["challenge"]
+
+    body = json.dumps(event())
+    forged = await slack.post(
+        "/channels/slack/events", data=body, headers=signed_headers(body, "wrong-secret")
+    )
+    stale = await slack.post(
+        "/channels/slack/events",
+        data=body,
+        headers=signed_headers(body, timestamp=int(time.time()) - 3600),
+    )
+    unsigned = await slack.post(
+        "/channels/slack/events", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert [forged.status, stale.status, unsigned.status] == [401, 401, 401]
+    conversations = await slack.get("/api/conversations", headers=admin_headers(slack))
+    assert (await conversations.json())["conversations"] == []
+
+
+async def test_slack_retries_are_answered_once(slack: TestClient, fake: FakeSlack) -> None:
+    payload = event()
+    body = json.dumps(payload)
+    assert (await post_event(slack, payload)).status == 200
+    retry = {
+        **signed_headers(body),
+        "X-Slack-Retry-Num": "1",
+        "X-Slack-Retry-Reason": "http_timeout",
+    }
+    assert (await slack.post("/channels/slack/events", data=body, headers=retry)).status == 200
+    await eventually(lambda: fake.posts(DM))
+    detail = await (await slack.get("/api/conversations", headers=admin_headers(slack))).json()
+    (conversation,) = detail["conversations"]
+    messages = await (
+        await slack.get(f"/api/conversations/{conversation['id']}", headers=admin_headers(slack))
+    ).json()
+    assert [m["sender_kind"] for m in messages["messages"]] == ["customer", "bot"]
+    assert len(fake.posts(DM)) == 1
+
+
+async def test_escalation_goes_to_the_agents_channel_and_a_thread_reply_reaches_the_customer(
+    slack: TestClient, fake: FakeSlack
+) -> None:
+    await post_event(slack, event(text="I want to talk to a human", ts="1355517600.000001"))
+    await eventually(lambda: fake.posts(AGENT_CHANNEL))
+    (announcement,) = fake.posts(AGENT_CHANNEL)
+    assert "needs a person" in announcement["text"] and "asked for a person" in announcement["text"]
+    thread = f"1800000000.{[p['channel'] for p in fake.posts()].index(AGENT_CHANNEL) + 1:06d}"
+
+    await post_event(slack, event(text="hello? anyone?", ts="1355517700.000001"))
+    await eventually(
+        lambda: any("Customer: hello? anyone?" in p["text"] for p in fake.posts(AGENT_CHANNEL))
+    )
+
+    await post_event(slack, agent_says("Hi, Ann here. Let me look.", thread))
+    await eventually(lambda: any(p["text"] == "Hi, Ann here. Let me look." for p in fake.posts(DM)))
+    await post_event(slack, agent_says("resolve", thread))
+    await eventually(lambda: any("from 1 (not at all) to 5" in p["text"] for p in fake.posts(DM)))
+    queue = await (
+        await slack.get("/api/conversations?state=resolved", headers=admin_headers(slack))
+    ).json()
+    assert len(queue["conversations"]) == 1
+
+
+async def test_a_web_chat_customer_gets_the_reply_written_in_slack(
+    slack: TestClient, fake: FakeSlack
+) -> None:
+    visitor = await new_visitor(slack)
+    await send(slack, visitor, "I want to talk to a human")
+    await eventually(lambda: fake.posts(AGENT_CHANNEL))
+    thread = fake.posts(AGENT_CHANNEL)[0]
+    ts = "1800000000.000001"
+    assert "on webchat" in thread["text"]
+
+    await post_event(slack, agent_says("who is this?", ts, user="USTRANGER1"))
+    await eventually(
+        lambda: any("not a deskbot agent" in p["text"] for p in fake.posts(AGENT_CHANNEL))
+    )
+    await post_event(slack, agent_says("claim", ts))
+    await post_event(slack, agent_says("Ann from Acme here.", ts))
+
+    async def replied() -> bool:
+        history = await (await slack.get("/webchat/messages", headers=visitor)).json()
+        return history["messages"][-1]["text"] == "Ann from Acme here."
+
+    for _ in range(100):
+        if await replied():
+            break
+        await __import__("asyncio").sleep(0.05)
+    assert await replied()
+
+
+async def test_rate_limited_sends_are_retried(slack: TestClient, fake: FakeSlack) -> None:
+    fake.rate_limited_posts = 1
+    await post_event(slack, event())
+    await eventually(lambda: fake.posts(DM), within=10)
+    assert len(fake.posts(DM)) == 1
+
+
+def test_a_bot_token_without_its_signing_secret_is_refused(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="slack_signing_secret"):
+        make_settings(slack_bot_token=BOT_TOKEN)
