@@ -29,6 +29,8 @@ from bot.web.pages import add_page_routes
 from bot.web.render import template_environment
 from bot.web.signin import add_signin_routes, signed_in_user
 from channels.base import OutputChannel
+from channels.email import EmailOutput, EmailReceiver, ImapPoller, imap_polling, smtp_receiver
+from channels.email_message import CHANNEL as EMAIL
 from channels.slack import CHANNEL as SLACK
 from channels.slack import SlackChannel, SlackOutput, build_slack, slack_running
 from channels.telegram import CHANNEL as TELEGRAM
@@ -144,6 +146,13 @@ def _add_channels(
                 bot, receiver, settings.telegram_mode, settings.telegram_poll_timeout_s
             )
         )
+    if settings.email_address:
+        receiver = EmailReceiver(services.engine, settings.email_address)
+        channels[EMAIL] = EmailOutput(settings, services.sessions)
+        if settings.email_receiver_port:
+            lifetimes.append(smtp_receiver(receiver, settings))
+        if settings.email_imap_host:
+            lifetimes.append(imap_polling(ImapPoller(receiver, settings)))
     if settings.slack_bot_token:
         client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         slack = SlackChannel(

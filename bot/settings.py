@@ -69,6 +69,28 @@ class Settings(BaseSettings):
         default="", description="Channel ID where escalations are posted for agents."
     )
     slack_api_url: str = "https://slack.com/api/"
+    email_address: str = Field(default="", description="The support address; empty: no email.")
+    email_display_name: str = "Customer Support"
+    email_smtp_host: str = ""
+    email_smtp_port: int = Field(default=587, ge=1, le=65535)
+    email_smtp_username: str = ""
+    email_smtp_password: str = ""
+    email_smtp_starttls: bool = True
+    email_ca_file: Path | None = Field(
+        default=None, description="Extra CA certificates to trust for SMTP/IMAP TLS."
+    )
+    email_imap_host: str = ""
+    email_imap_port: int = Field(default=993, ge=1, le=65535)
+    email_imap_ssl: bool = True
+    email_imap_username: str = ""
+    email_imap_password: str = ""
+    email_imap_folder: str = "INBOX"
+    email_imap_poll_s: int = Field(default=60, ge=1)
+    email_receiver_host: str = "127.0.0.1"
+    email_receiver_port: int = Field(
+        default=0, ge=0, le=65535, description="Built-in SMTP receiver for forwarded mail; 0: off."
+    )
+    email_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     load_demo_kb: bool = True
     demo_logins: bool = Field(
         default=True,
@@ -101,6 +123,12 @@ class Settings(BaseSettings):
         if value not in {"webhook", "polling"}:
             raise ValueError("telegram_mode must be 'webhook' or 'polling'")
         return value
+
+    @model_validator(mode="after")
+    def _email_needs_a_way_out(self) -> Settings:
+        if self.email_address and not self.email_smtp_host:
+            raise ValueError("email_address is set but email_smtp_host (for replies) is not")
+        return self
 
     @model_validator(mode="after")
     def _slack_needs_its_secret(self) -> Settings:

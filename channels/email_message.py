@@ -1,0 +1,144 @@
+"""Reading one customer email: who, which thread, the new text only, and whether a person wrote it.
+
+Threads follow RFC 5322: the first Message-ID in References (else In-Reply-To, else the
+message's own id) names the conversation. Quoted history and signatures are cut (multi-
+language, mail-parser-reply), HTML-only mail is turned into text, and auto-replies and bounces
+(RFC 3834 Auto-Submitted, Precedence, delivery reports, mailer-daemon senders) are recognised so
+deskbot never answers a machine and never starts a mail loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parseaddr
+
+import html2text
+from mailparser_reply import EmailReplyParser
+
+from channels.base import InboundMessage
+
+CHANNEL = "email"
+REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "zh", "ja"]
+_QUOTE_INTRO = re.compile(r"^(on .+ wrote:|在.+写道[:：]|-{2,} ?original message ?-{2,})\s*$", re.I)
+_AUTOMATED_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|bounces?)[@+]", re.I)
+_ID = re.compile(r"<[^<>\s]+>")
+
+
+class MalformedEmail(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEmail:
+    sender: str
+    display_name: str
+    message_id: str
+    references: tuple[str, ...]
+    subject: str
+    text: str
+    automated: str | None
+
+    @property
+    def thread(self) -> str:
+        return self.references[0] if self.references else self.message_id
+
+    def inbound(self) -> InboundMessage:
+        return InboundMessage(
+            channel=CHANNEL,
+            external_user=self.sender,
+            external_thread=self.thread,
+            external_id=self.message_id,
+            text=self.text,
+            display_name=self.display_name or None,
+            meta={
+                "subject": self.subject,
+                "message_id": self.message_id,
+                "references": " ".join(self.references),
+            },
+        )
+
+
+def read_email(raw: bytes) -> CustomerEmail:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    name, sender = parseaddr(str(message.get("From", "")))
+    if "@" not in sender:
+        raise MalformedEmail("no sender address (From)")
+    message_id = _first_id(str(message.get("Message-ID", ""))) or _content_id(raw)
+    references = _ids(str(message.get("References", "")))
+    in_reply_to = _first_id(str(message.get("In-Reply-To", "")))
+    if in_reply_to and in_reply_to not in references:
+        references = [*references, in_reply_to]
+    return CustomerEmail(
+        sender=sender.lower(),
+        display_name=name,
+        message_id=message_id,
+        references=tuple(r for r in references if r != message_id),
+        subject=str(message.get("Subject", "")).strip(),
+        text=new_text(_body(message)),
+        automated=automated_reason(message, sender),
+    )
+
+
+def automated_reason(message: EmailMessage, sender: str) -> str | None:
+    """Why this mail was written by a machine, or None when a person wrote it."""
+    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    if message.get("X-Autoreply") or message.get("X-Autorespond"):
+        return "auto-responder header"
+    if str(message.get("Precedence", "")).lower() in {"bulk", "junk", "list", "auto_reply"}:
+        return f"Precedence: {message.get('Precedence')}"
+    if message.get_content_type() == "multipart/report" or message.get("X-Failed-Recipients"):
+        return "delivery report (bounce)"
+    if _AUTOMATED_SENDERS.match(sender) or not sender:
+        return f"automated sender {sender}"
+    if message.get("List-Id") or message.get("List-Unsubscribe"):
+        return "mailing list"
+    return None
+
+
+def new_text(body: str) -> str:
+    """Only what the customer wrote now: no quoted history, no signature."""
+    parsed = EmailReplyParser(languages=REPLY_LANGUAGES).read(body)
+    text = parsed.replies[0].body if parsed.replies else body
+    kept: list[str] = []
+    for line in text.splitlines():
+        if _QUOTE_INTRO.match(line.strip()):
+            break
+        if line.startswith(">"):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def _body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    content = part.get_content()
+    if part.get_content_type() == "text/html":
+        converter = html2text.HTML2Text()
+        converter.ignore_images = True
+        converter.body_width = 0
+        return converter.handle(content)
+    return str(content)
+
+
+def _ids(header: str) -> list[str]:
+    return list(dict.fromkeys(_ID.findall(header)))
+
+
+def _first_id(header: str) -> str | None:
+    found = _ID.findall(header)
+    return found[0] if found else None
+
+
+def _content_id(raw: bytes) -> str:
+    """Mail without a Message-ID still dedupes: the same bytes get the same id."""
+    return f"<sha256-{hashlib.sha256(raw).hexdigest()[:32]}@deskbot.invalid>"
