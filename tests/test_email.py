@@ -29,7 +29,6 @@ from tests.mail_servers import (
     Dovecot,
     SmtpProvider,
     free_port,
-    self_signed_cert,
 )
 from tests.test_agent_api import make_agent
 
@@ -56,11 +55,6 @@ def customer_mail(
         mail[name.replace("_", "-")] = value
     mail.set_content(body)
     return mail
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
