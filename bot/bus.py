@@ -1,4 +1,10 @@
-"""The event bus: in-process fan-out of domain events to subscribers (sockets, listeners)."""
+"""The event bus: fan-out of domain events to subscribers (sockets, listeners).
+
+Two kinds of subscription: `subscribe` gets every event of a topic, from any process (for
+what must reach every socket); `subscribe_local` gets only the events this process published
+(for side effects such as posting to Slack, which must happen once, not once per process).
+In one process the two are the same; RedisBus (bot/redis_bus.py) spans processes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from bot.events import Event
 
@@ -23,6 +31,14 @@ class Subscription:
 
     def close(self) -> None:
         self._bus._remove(self)
+
+
+class EventBus(Protocol):
+    async def publish(self, topic: str, event: Event) -> None: ...
+
+    def subscribe(self, topic: str) -> AbstractContextManager[Subscription]: ...
+
+    def subscribe_local(self, topic: str) -> AbstractContextManager[Subscription]: ...
 
 
 class InProcessBus:
@@ -46,6 +62,9 @@ class InProcessBus:
             yield subscription
         finally:
             subscription.close()
+
+    def subscribe_local(self, topic: str) -> AbstractContextManager[Subscription]:
+        return self.subscribe(topic)
 
     def _remove(self, subscription: Subscription) -> None:
         subscribers = self._subscribers.get(subscription.topic)

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bus import InProcessBus
+from bot.bus import EventBus
 from bot.events import (
     AGENTS_TOPIC,
     ConversationChanged,
@@ -85,7 +85,7 @@ class ConversationEngine:
         sessions: async_sessionmaker[AsyncSession],
         knowledge: KnowledgeBase,
         nlu: NluService,
-        bus: InProcessBus,
+        bus: EventBus,
         policy: PolicyStore,
         signals: SignalGatherer,
         sentiment: SentimentAnalyzer,

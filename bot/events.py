@@ -99,3 +99,18 @@ def thread_topic(channel: str, external_thread: str) -> str:
 
 
 AGENTS_TOPIC = "agents"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.name: cls
+    for cls in (KnowledgeChanged, MessageCreated, ConversationChanged, MessageDelivered)
+}
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """The inverse of Event.to_json, for events that crossed a process boundary."""
+    kind = EVENT_TYPES[data["type"]]
+    values = {f.name: data[f.name] for f in fields(kind) if f.name in data}
+    if isinstance(values.get("message"), dict):
+        values["message"] = MessageView(**values["message"])
+    return kind(**values)

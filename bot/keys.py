@@ -10,7 +10,7 @@ from bot.accounts.login_limiter import LoginLimiter
 from bot.accounts.login_sessions import LoginSessions
 from bot.accounts.users import Users
 from bot.api.openapi import ApiSpec
-from bot.bus import InProcessBus
+from bot.bus import EventBus
 from bot.engine import ConversationEngine
 from bot.nlu.service import NluService
 from bot.outbox import Dispatcher
@@ -24,7 +24,7 @@ from knowledge.service import KnowledgeBase
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
-BUS = web.AppKey("bus", InProcessBus)
+BUS = web.AppKey("bus", EventBus)  # type: ignore[type-abstract]
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 NLU = web.AppKey("nlu", NluService)
 ENGINE = web.AppKey("engine", ConversationEngine)

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.bus import InProcessBus
+from bot.bus import EventBus, InProcessBus
 from bot.database import make_engine, make_sessionmaker, upgrade
 from bot.engine import ConversationEngine
 from bot.events import AGENTS_TOPIC, ConversationChanged, kb_topic
@@ -24,6 +24,7 @@ from bot.nlu.result import FallbackRule
 from bot.nlu.service import NluService
 from bot.nlu.store import ModelStore
 from bot.outbox import Dispatcher, RetryPolicy
+from bot.redis_bus import RedisBus
 from bot.settings import Settings
 from channels.base import OutputChannel
 from escalation.churn import ChurnScorer
@@ -52,7 +53,7 @@ class Services:
     settings: Settings
     db: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    bus: InProcessBus
+    bus: EventBus
     knowledge: KnowledgeBase
     nlu: NluService
     engine: ConversationEngine
@@ -81,7 +82,11 @@ def build_services(
 ) -> Services:
     db = make_engine(settings.sqlalchemy_url)
     sessions = make_sessionmaker(db)
-    bus = InProcessBus()
+    bus: EventBus = (
+        RedisBus(settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else InProcessBus()
+    )
     knowledge = KnowledgeBase(sessions, bus)
     nlu = NluService(
         ModelStore(settings.data_dir / "nlu" / "local"),
@@ -244,6 +249,8 @@ async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None
 async def running(services: Services) -> AsyncIterator[Services]:
     """Prepared services with their background tasks, torn down on exit."""
     await prepare(services)
+    if isinstance(services.bus, RedisBus):
+        await services.bus.start()
     tasks = [
         asyncio.create_task(services.dispatcher.run(), name="outbox"),
         asyncio.create_task(watch_sla(services), name="sla"),
@@ -257,4 +264,6 @@ async def running(services: Services) -> AsyncIterator[Services]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if isinstance(services.bus, RedisBus):
+            await services.bus.close()
         await services.db.dispose()

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "DESKBOT_DATABASE_URL", "database_url"),
         description="SQLAlchemy URL; empty means a SQLite file in data_dir.",
     )
+    redis_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("REDIS_URL", "DESKBOT_REDIS_URL", "redis_url"),
+        description="redis://host:6379/0 to run several processes; empty: in-process bus.",
+    )
+    redis_prefix: str = Field(default="deskbot", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     secret_key: str = Field(default="", description="Signs visitor tokens; generated if empty.")

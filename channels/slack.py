@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bus import InProcessBus
+from bot.bus import EventBus
 from bot.engine import ConversationEngine, ConversationNotFound
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
 from bot.states import StateConflict
@@ -102,7 +102,7 @@ class SlackChannel:
         signing_secret: str,
         engine: ConversationEngine,
         sessions: async_sessionmaker[AsyncSession],
-        bus: InProcessBus,
+        bus: EventBus,
         agent_channel: str,
     ) -> None:
         self.client = client
@@ -190,7 +190,7 @@ class SlackChannel:
 
     async def announce(self) -> None:
         """Post escalations to the agents' channel and mirror the customer into their thread."""
-        with self._bus.subscribe(AGENTS_TOPIC) as events:
+        with self._bus.subscribe_local(AGENTS_TOPIC) as events:  # once, by the acting process
             while True:
                 event = await events.queue.get()
                 try:

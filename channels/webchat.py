@@ -19,7 +19,7 @@ from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
-from bot.bus import InProcessBus
+from bot.bus import EventBus
 from bot.events import MessageDelivered, MessageView, thread_topic
 from channels.base import DeliveryTarget, InboundMessage, InvalidMessage, OutboundText
 from channels.visitor_tokens import TokenRejected, Visitor, VisitorTokens
@@ -71,7 +71,7 @@ class WebchatOutput:
 
     name = CHANNEL
 
-    def __init__(self, bus: InProcessBus) -> None:
+    def __init__(self, bus: EventBus) -> None:
         self._bus = bus
 
     async def send_text(self, target: DeliveryTarget, message: OutboundText) -> None:

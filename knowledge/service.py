@@ -10,7 +10,7 @@ from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bus import InProcessBus
+from bot.bus import EventBus
 from bot.events import KnowledgeChanged, kb_topic
 from bot.nlu.local import TrainingExample
 from knowledge.errors import IntentExists, IntentNotFound, VersionConflict
@@ -33,7 +33,7 @@ def _view(row: FaqIntent) -> IntentView:
 
 
 class KnowledgeBase:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: InProcessBus) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
         self._sessions = sessions
         self._bus = bus
 
