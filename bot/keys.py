@@ -14,6 +14,7 @@ from bot.bus import EventBus
 from bot.engine import ConversationEngine
 from bot.nlu.service import NluService
 from bot.outbox import Dispatcher
+from bot.rate_limits import RateLimiter
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from escalation.churn import ChurnScorer
@@ -39,3 +40,4 @@ LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 TASKS = web.AppKey("tasks", BackgroundTasks)
 HOURS = web.AppKey("hours", HoursStore)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]

@@ -21,6 +21,7 @@ from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
 from bot.bus import EventBus
 from bot.events import MessageDelivered, MessageView, thread_topic
+from bot.rate_limits import RateLimited, check
 from channels.base import DeliveryTarget, InboundMessage, InvalidMessage, OutboundText
 from channels.visitor_tokens import TokenRejected, Visitor, VisitorTokens
 from models import Conversation, Message
@@ -100,6 +101,15 @@ def _visitor(request: web.Request, token: str | None) -> Visitor:
         raise BadRequest(str(exc), status=401) from None
 
 
+async def _throttle(request: web.Request, visitor: Visitor) -> None:
+    settings = request.config_dict[keys.SETTINGS]
+    limiter = request.config_dict[keys.RATE_LIMITER]
+    await check(
+        limiter, f"messages:visitor:{visitor.visitor_id}", settings.rate_messages_per_visitor_min
+    )
+    await check(limiter, f"messages:ip:{request.remote}", settings.rate_messages_per_ip_min)
+
+
 def _bearer(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
@@ -152,6 +162,12 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
         response=SessionResponse,
     )
     async def create_session(request: web.Request) -> web.Response:
+        settings = request.config_dict[keys.SETTINGS]
+        await check(
+            request.config_dict[keys.RATE_LIMITER],
+            f"sessions:ip:{request.remote}",
+            settings.rate_sessions_per_ip_min,
+        )
         body = await read_model(request, SessionRequest) if request.can_read_body else None
         visitor_id = uuid.uuid4().hex
         token = tokens.issue(Visitor(visitor_id, visitor_id))
@@ -170,6 +186,7 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
     )
     async def send(request: web.Request) -> web.Response:
         visitor = _visitor(request, _bearer(request))
+        await _throttle(request, visitor)
         body = await read_model(request, SendRequest)
         result = await request.config_dict[keys.ENGINE].receive(
             _inbound(visitor, body.text, body.client_message_id)
@@ -268,6 +285,10 @@ async def _on_frame(request: web.Request, visitor: Visitor, data: str) -> dict[s
         return {"type": "error", "error": "frames must be JSON objects"}
     if not isinstance(payload, dict) or payload.get("type") != "message":
         return {"type": "error", "error": 'expected {"type": "message", "text": …}'}
+    try:
+        await _throttle(request, visitor)
+    except RateLimited as exc:
+        return {"type": "error", "error": str(exc), "retry_after": int(exc.retry_after) + 1}
     try:
         body = SendRequest.model_validate({k: v for k, v in payload.items() if k != "type"})
         result = await request.config_dict[keys.ENGINE].receive(

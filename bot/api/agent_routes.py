@@ -112,6 +112,16 @@ def _agent_out(agent: Agent) -> dict[str, Any]:
     ).model_dump()
 
 
+async def _update(request: web.Request, store: Any, change_model: type[BaseModel]) -> Any:
+    """An admin's runtime-settings change: validated, applied, audited; refusals are 422."""
+    actor = admin(request)
+    change = await read_model(request, change_model)
+    try:
+        return await store.update(change, actor)
+    except ValueError as exc:
+        raise BadRequest(str(exc), status=422) from None
+
+
 def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     api = spec.section(routes, "agents", PREFIX, auth="adminToken")
 
@@ -264,12 +274,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         response=PolicyView,
     )
     async def set_policy(request: web.Request) -> web.Response:
-        actor = admin(request)
-        change = await read_model(request, PolicyUpdate)
-        try:
-            updated = await request.config_dict[keys.POLICY].update(change, actor)
-        except ValueError as exc:
-            raise BadRequest(str(exc), status=422) from None
+        updated = await _update(request, request.config_dict[keys.POLICY], PolicyUpdate)
         return web.json_response(PolicyStore.view(updated).model_dump())
 
     @api("GET", "/escalation/hours", "Business hours and SLA targets", response=HoursView)
@@ -285,10 +290,5 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         response=HoursView,
     )
     async def set_hours(request: web.Request) -> web.Response:
-        actor = admin(request)
-        change = await read_model(request, HoursUpdate)
-        try:
-            updated = await request.config_dict[keys.HOURS].update(change, actor)
-        except ValueError as exc:
-            raise BadRequest(str(exc), status=422) from None
+        updated = await _update(request, request.config_dict[keys.HOURS], HoursUpdate)
         return web.json_response(updated.model_dump())

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bot.accounts.users import AccountError
 from bot.engine import ConversationNotFound
 from bot.nlu.service import NluNotReady
+from bot.rate_limits import RateLimited
 from bot.states import StateConflict
 from channels.base import InvalidMessage
 from escalation.queue import AgentUnavailable
@@ -48,6 +49,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except BadRequest as exc:
         return error_response(exc.status, str(exc), exc.details)
+    except RateLimited as exc:
+        response = error_response(429, str(exc))
+        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
     except ValidationError as exc:
         return error_response(422, "the request body is not valid", _validation_details(exc))
     except InvalidMessage as exc:

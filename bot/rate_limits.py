@@ -1,0 +1,73 @@
+"""Requests per key in fixed windows (per visitor, per client address): in memory for one
+process, in Redis when several processes share the load."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+class RateLimited(Exception):
+    status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many requests; try again in {int(retry_after) + 1} s")
+        self.retry_after = retry_after
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window_s: int) -> float:
+        """Count one request; 0 when allowed, else seconds until the window resets."""
+        ...
+
+
+async def check(limiter: RateLimiter, key: str, limit: int, window_s: int = 60) -> None:
+    wait = await limiter.hit(key, limit, window_s)
+    if wait > 0:
+        raise RateLimited(wait)
+
+
+class MemoryRateLimiter:
+    MAX_KEYS = 100_000
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._counts: dict[tuple[str, int], int] = {}
+
+    async def hit(self, key: str, limit: int, window_s: int) -> float:
+        now = self._clock()
+        window = int(now // window_s)
+        if len(self._counts) > self.MAX_KEYS:
+            self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
+        count = self._counts.get((key, window), 0) + 1
+        self._counts[(key, window)] = count
+        return 0.0 if count <= limit else (window + 1) * window_s - now
+
+
+class RedisRateLimiter:
+    def __init__(self, url: str, prefix: str, clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis.from_url(url)
+        self._prefix = prefix
+        self._clock = clock
+
+    async def hit(self, key: str, limit: int, window_s: int) -> float:
+        now = self._clock()
+        window = int(now // window_s)
+        name = f"{self._prefix}:rate:{key}:{window}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                count, _ = await pipe.incr(name).expire(name, window_s * 2).execute()
+        except RedisError as exc:  # fail open: a Redis outage must not lock customers out
+            log.warning("rate limit check skipped; redis unavailable", extra={"error": str(exc)})
+            return 0.0
+        return 0.0 if int(count) <= limit else (window + 1) * window_s - now
+
+    async def close(self) -> None:
+        await self._redis.aclose()

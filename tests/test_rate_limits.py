@@ -1,0 +1,75 @@
+"""Rate limits on the public web-chat endpoints: per address, per visitor, in memory and Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from aiohttp.test_utils import TestClient
+
+from bot.app import init_app
+from bot.rate_limits import MemoryRateLimiter, RedisRateLimiter
+from bot.settings import Settings
+from tests.test_webchat import new_visitor, send
+
+
+async def test_new_sessions_per_address_are_limited(
+    aiohttp_client, make_settings: Callable[..., Settings]
+) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient = await aiohttp_client(
+        await init_app(make_settings(rate_sessions_per_ip_min=3))
+    )
+    for _ in range(3):
+        await new_visitor(client)
+    refused = await client.post("/webchat/sessions", json={})
+    assert refused.status == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert "too many requests" in (await refused.json())["error"]
+
+
+async def test_messages_per_visitor_are_limited_over_http_and_websocket(
+    aiohttp_client, make_settings: Callable[..., Settings]
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(rate_messages_per_visitor_min=2)
+    client: TestClient = await aiohttp_client(await init_app(settings))
+    visitor = await new_visitor(client)
+    await send(client, visitor, "hello")
+    await send(client, visitor, "how do I reset my password?")
+    refused = await client.post("/webchat/messages", json={"text": "again"}, headers=visitor)
+    assert refused.status == 429
+    token = visitor["Authorization"].split()[1]
+    async with client.ws_connect(f"/webchat/ws?token={token}") as ws:
+        await ws.receive_json(timeout=5)  # history
+        await ws.send_json({"type": "message", "text": "over the socket"})
+        frame = await ws.receive_json(timeout=5)
+        assert frame["type"] == "error" and frame["retry_after"] >= 1
+    other = await new_visitor(client)  # another visitor is not held back
+    status, _ = await send(client, other, "hello")
+    assert status == 200
+
+
+async def test_redis_limits_are_shared_between_processes_and_fail_open() -> None:
+    prefix = f"deskbot-test-{uuid.uuid4().hex[:8]}"
+    one = RedisRateLimiter("redis://127.0.0.1:6379/0", prefix)
+    two = RedisRateLimiter("redis://127.0.0.1:6379/0", prefix)
+    try:
+        assert await one.hit("k", 2, 60) == 0
+        assert await two.hit("k", 2, 60) == 0
+        assert await one.hit("k", 2, 60) > 0  # the third request, whichever process sees it
+    finally:
+        await one.close()
+        await two.close()
+    down = RedisRateLimiter("redis://127.0.0.1:1/0", prefix)
+    try:
+        assert await down.hit("k", 0, 60) == 0
+    finally:
+        await down.close()
+
+
+async def test_memory_windows_reset() -> None:
+    now = [1000.0]
+    limiter = MemoryRateLimiter(clock=lambda: now[0])
+    assert await limiter.hit("k", 1, 60) == 0
+    assert await limiter.hit("k", 1, 60) == 20.0  # the window ends at 1020
+    now[0] = 1021.0
+    assert await limiter.hit("k", 1, 60) == 0
