@@ -10,7 +10,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import keys
 from bot.accounts.demo import ensure_demo_logins
-from bot.accounts.login_limiter import LoginLimiter
 from bot.accounts.login_sessions import LoginSessions
 from bot.accounts.users import Users
 from bot.api.admin_routes import add_admin_routes
@@ -186,9 +185,6 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.HOURS] = services.hours
     app[keys.USERS] = Users(services.sessions)
     app[keys.LOGINS] = LoginSessions(services.sessions, services.settings.session_max_age_s)
-    app[keys.LOGIN_LIMITER] = LoginLimiter(
-        services.settings.login_max_failures, services.settings.login_window_s
-    )
     app[keys.TEMPLATES] = template_environment()
     app[keys.TASKS] = BackgroundTasks()
     settings = services.settings

@@ -6,7 +6,6 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.accounts.login_limiter import LoginLimiter
 from bot.accounts.login_sessions import LoginSessions
 from bot.accounts.users import Users
 from bot.api.openapi import ApiSpec
@@ -36,7 +35,6 @@ POLICY = web.AppKey("policy", PolicyStore)
 CHURN = web.AppKey("churn", ChurnScorer)
 USERS = web.AppKey("users", Users)
 LOGINS = web.AppKey("logins", LoginSessions)
-LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 TASKS = web.AppKey("tasks", BackgroundTasks)
 HOURS = web.AppKey("hours", HoursStore)

@@ -27,6 +27,12 @@ class RateLimiter(Protocol):
         """Count one request; 0 when allowed, else seconds until the window resets."""
         ...
 
+    async def peek(self, key: str, limit: int, window_s: int) -> float:
+        """Like hit, without counting: would the next request be refused, and for how long."""
+        ...
+
+    async def reset(self, key: str, window_s: int) -> None: ...
+
 
 async def check(limiter: RateLimiter, key: str, limit: int, window_s: int = 60) -> None:
     wait = await limiter.hit(key, limit, window_s)
@@ -50,6 +56,15 @@ class MemoryRateLimiter:
         self._counts[(key, window)] = count
         return 0.0 if count <= limit else (window + 1) * window_s - now
 
+    async def peek(self, key: str, limit: int, window_s: int) -> float:
+        now = self._clock()
+        window = int(now // window_s)
+        count = self._counts.get((key, window), 0)
+        return 0.0 if count < limit else (window + 1) * window_s - now
+
+    async def reset(self, key: str, window_s: int) -> None:
+        self._counts.pop((key, int(self._clock() // window_s)), None)
+
 
 class RedisRateLimiter:
     def __init__(self, url: str, prefix: str, clock: Callable[[], float] = time.time) -> None:
@@ -68,6 +83,22 @@ class RedisRateLimiter:
             log.warning("rate limit check skipped; redis unavailable", extra={"error": str(exc)})
             return 0.0
         return 0.0 if int(count) <= limit else (window + 1) * window_s - now
+
+    async def peek(self, key: str, limit: int, window_s: int) -> float:
+        now = self._clock()
+        window = int(now // window_s)
+        try:
+            count = int(await self._redis.get(f"{self._prefix}:rate:{key}:{window}") or 0)
+        except RedisError:
+            return 0.0
+        return 0.0 if count < limit else (window + 1) * window_s - now
+
+    async def reset(self, key: str, window_s: int) -> None:
+        window = int(self._clock() // window_s)
+        try:
+            await self._redis.delete(f"{self._prefix}:rate:{key}:{window}")
+        except RedisError as exc:
+            log.warning("rate limit reset skipped", extra={"error": str(exc)})
 
     async def close(self) -> None:
         await self._redis.aclose()

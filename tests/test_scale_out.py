@@ -151,3 +151,18 @@ async def test_events_cross_processes_and_survive_redis_being_unreachable() -> N
             assert (await asyncio.wait_for(here.queue.get(), 1)).conversation_id == 3
     finally:
         await down.close()
+
+
+@on_postgresql
+async def test_failed_sign_ins_on_one_process_count_on_the_other(
+    two: tuple[TestClient, TestClient],
+) -> None:
+    from bot import keys
+    from tests.test_accounts import post_login
+
+    a, b = two
+    await a.app[keys.USERS].add("ann@acme.test", "Ann", AgentRole.AGENT, PASSWORD, "t")
+    limit = a.app[keys.SETTINGS].login_max_failures
+    for _ in range(limit):
+        assert (await post_login(a, "ann@acme.test", "not-the-password")).status == 401
+    assert (await post_login(b, "ann@acme.test")).status == 429

@@ -104,10 +104,11 @@ async def login_submit(request: web.Request) -> web.Response:
         return await login_form(request, "The form expired; please try again.", status=403)
     email = str(form.get("email", "")).strip().lower()[:320]
     password = str(form.get("password", ""))[:1024]
-    limiter = request.config_dict[keys.LOGIN_LIMITER]
-    client = f"ip:{request.remote}"
-    account = f"email:{email}"
-    wait = limiter.retry_after(client, account)
+    limiter = request.config_dict[keys.RATE_LIMITER]
+    settings = request.config_dict[keys.SETTINGS]
+    limit, window = settings.login_max_failures, settings.login_window_s
+    failure_keys = (f"login-fail:ip:{request.remote}", f"login-fail:email:{email}")
+    wait = max([await limiter.peek(key, limit, window) for key in failure_keys])
     if wait > 0:
         response = await login_form(
             request, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", status=429
@@ -116,9 +117,10 @@ async def login_submit(request: web.Request) -> web.Response:
         return response
     agent = await request.config_dict[keys.USERS].authenticate(email, password)
     if agent is None:
-        limiter.failed(client, account)
+        for key in failure_keys:
+            await limiter.hit(key, limit, window)
         return await login_form(request, "Wrong email or password.", status=401)
-    limiter.succeeded(account)
+    await limiter.reset(failure_keys[1], window)
     await request.config_dict[keys.USERS].set_status(agent.id, "online")
     token = await request.config_dict[keys.LOGINS].start(agent.id)
     who = await request.config_dict[keys.LOGINS].principal(token)
