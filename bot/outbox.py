@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,9 +27,8 @@ from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+DEFAULT_LEASE_S = 60.0
 BATCH = 100
-SEND_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +60,35 @@ class Dispatcher:
         channels: Mapping[str, OutputChannel],
         retry: RetryPolicy,
         poll_interval_s: float = 1.0,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self._sessions = sessions
         self._channels = channels
         self._retry = retry
         self._poll = poll_interval_s
+        # A claimed row is someone's for `lease_s`; a send gets half of it, so a live
+        # dispatcher always records before its lease ends, and a dead one's rows come back.
+        self._lease = timedelta(seconds=lease_s)
+        self._send_timeout_s = lease_s / 2
         self._wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            for task in list(self._in_flight):
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait for the sends under way (tests, shutdown of a second dispatcher)."""
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _loop(self) -> None:
         while True:
             try:
                 while await self.deliver_due() > 0:
@@ -88,20 +106,30 @@ class Dispatcher:
             self._wake.clear()
 
     async def deliver_due(self) -> int:
-        """One pass: claim the due heads of their threads and send them. Returns how many."""
+        """One pass: claim the due heads of their threads and start sending them, one task per
+        channel, so a slow platform holds up only its own replies. Returns how many."""
         claimed = await self._claim(await self._due_ids())
-        if not claimed:
-            return 0
+        by_channel: dict[str, list[tuple[OutboxItem, Message]]] = defaultdict(list)
+        for item, message in claimed:
+            by_channel[item.channel].append((item, message))
+        for batch in by_channel.values():
+            task = asyncio.create_task(self._deliver(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(claimed)
+
+    async def _deliver(self, batch: list[tuple[OutboxItem, Message]]) -> None:
         try:
-            outcomes = await asyncio.gather(
-                *(self._send(item, message) for item, message in claimed)
-            )
+            outcomes = await asyncio.gather(*(self._send(item, message) for item, message in batch))
         except asyncio.CancelledError:
             # Shutting down mid-send: hand the rows back rather than wait out the lease.
-            await asyncio.shield(self._release([item.id for item, _ in claimed]))
+            await asyncio.shield(self._release([item.id for item, _ in batch]))
             raise
-        await self._record(outcomes)
-        return len(claimed)
+        try:
+            await self._record(outcomes)
+        except Exception:
+            log.exception("recording deliveries failed; the leases will expire and retry")
+        self.wake()  # the next replies of these threads are due now
 
     async def _due_ids(self) -> list[int]:
         now = utcnow()
@@ -144,7 +172,7 @@ class Dispatcher:
                         OutboxItem.status == OutboxStatus.PENDING.value,
                         _lease_free(now),
                     )
-                    .values(locked_until=now + LEASE, attempts=OutboxItem.attempts + 1)
+                    .values(locked_until=now + self._lease, attempts=OutboxItem.attempts + 1)
                     .returning(OutboxItem.id)
                     .execution_options(synchronize_session=False)
                 )
@@ -174,7 +202,7 @@ class Dispatcher:
         try:
             if channel is None:
                 raise DeliveryError(f"channel {item.channel!r} is not enabled")
-            async with asyncio.timeout(SEND_TIMEOUT_S):
+            async with asyncio.timeout(self._send_timeout_s):
                 await channel.send_text(target, outbound)
         except DeliveryError as exc:
             return _Outcome(item.id, item.message_id, item.attempts, str(exc), exc.retry_after)

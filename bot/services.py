@@ -105,6 +105,7 @@ def build_services(
             settings.outbox_max_attempts, settings.outbox_base_delay_s, settings.outbox_max_delay_s
         ),
         settings.outbox_poll_interval_s,
+        settings.outbox_lease_s,
     )
     engine = ConversationEngine(
         sessions,

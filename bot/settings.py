@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     outbox_base_delay_s: float = Field(default=0.5, gt=0)
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    outbox_lease_s: float = Field(
+        default=60.0, ge=4, description="After a crash, a reply being sent is retried after this."
+    )
     business_hours: str = Field(default="Mon-Fri 09:00-18:00", description="or '24/7'")
     business_timezone: str = "UTC"
     sla_first_response_s: int = Field(default=300, ge=1)

@@ -107,6 +107,7 @@ async def test_two_dispatchers_deliver_each_reply_exactly_once(settings: Setting
         for _ in range(20):
             await first.dispatcher.deliver_due()
             await second.dispatcher.deliver_due()
+        await second.dispatcher.drain()
         await second.db.dispose()
 
         async def all_sent() -> bool:
@@ -115,3 +116,35 @@ async def test_two_dispatchers_deliver_each_reply_exactly_once(settings: Setting
         await wait_for(all_sent)
     assert len(channel.sent) == 10
     assert len({thread for thread, _ in channel.sent}) == 10
+
+
+async def test_a_slow_platform_does_not_hold_up_the_other_channels(settings: Settings) -> None:
+    import asyncio
+
+    class SlowChannel(RecordingChannel):
+        def __init__(self) -> None:
+            super().__init__("slow")
+            self.release = asyncio.Event()
+
+        async def send_text(self, target, message) -> None:  # type: ignore[no-untyped-def]
+            await self.release.wait()  # a platform API that hangs
+            await super().send_text(target, message)
+
+    slow, fast = SlowChannel(), RecordingChannel()
+    async with running(build_services(settings, {"slow": slow, "test": fast})) as services:
+        await services.engine.receive(
+            InboundMessage("slow", "s1", "thread-s1", uuid.uuid4().hex, "how much does it cost")
+        )
+        await services.engine.receive(said("how much does it cost"))
+
+        async def fast_delivered() -> bool:
+            return len(fast.sent) == 1
+
+        await wait_for(fast_delivered, within=3)  # while the slow send is still hanging
+        assert slow.sent == []
+        slow.release.set()
+
+        async def slow_delivered() -> bool:
+            return len(slow.sent) == 1
+
+        await wait_for(slow_delivered)
