@@ -108,15 +108,19 @@ async def test_dropped_database_connections_are_replaced(
     assert status == 200 and "PayPal" in body["replies"][0]["text"]
 
 
-def serve(settings_env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def serve(
+    settings_env: dict[str, str], port: int, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`deskbot serve` as its own process; its log (stderr) goes to `log` when given."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     environment.update(settings_env)
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with open(log or os.devnull, "ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
 
 
 async def wait_healthy(port: int, server: subprocess.Popen[bytes]) -> None:
