@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -108,7 +108,14 @@ class Dispatcher:
     async def deliver_due(self) -> int:
         """One pass: claim the due heads of their threads and start sending them, one task per
         channel, so a slow platform holds up only its own replies. Returns how many."""
-        claimed = await self._claim(await self._due_ids())
+        claiming = asyncio.ensure_future(self._claim(await self._due_ids()))
+        try:
+            claimed = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Stopped mid-claim: let the claim end, then hand its rows straight back.
+            claimed = await claiming
+            await self._release([item.id for item, _ in claimed])
+            raise
         by_channel: dict[str, list[tuple[OutboxItem, Message]]] = defaultdict(list)
         for item, message in claimed:
             by_channel[item.channel].append((item, message))
@@ -123,10 +130,14 @@ class Dispatcher:
             outcomes = await asyncio.gather(*(self._send(item, message) for item, message in batch))
         except asyncio.CancelledError:
             # Shutting down mid-send: hand the rows back rather than wait out the lease.
-            await asyncio.shield(self._release([item.id for item, _ in batch]))
+            await _finish(self._release([item.id for item, _ in batch]))
             raise
         try:
-            await self._record(outcomes)
+            # Once the sends are done their outcome is written even during a shutdown;
+            # otherwise the rows would stay leased and a restart would wait the lease out.
+            await _finish(self._record(outcomes))
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("recording deliveries failed; the leases will expire and retry")
         self.wake()  # the next replies of these threads are due now
@@ -269,6 +280,16 @@ class Dispatcher:
                 .values(locked_until=None)
             )
             await session.commit()
+
+
+async def _finish(work: Coroutine[object, object, None]) -> None:
+    """Run `work` to its end even if the caller is cancelled meanwhile, then re-raise."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def _lease_free(now: datetime):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.services import build_services, running
 from bot.settings import Settings
-from channels.base import InboundMessage
+from channels.base import DeliveryError, InboundMessage
 from models import OutboxItem
 from tests.conftest import RecordingChannel
 from tests.test_engine import wait_for
@@ -93,6 +93,37 @@ async def test_pending_replies_are_delivered_after_a_restart(settings: Settings)
         rows = await outbox_rows(services)
     assert {r.status for r in rows} == {"sent"}
     assert sorted(thread for thread, _ in healthy.sent) == ["thread-u1", "thread-u2"]
+
+
+async def test_a_shutdown_just_after_a_send_still_records_it(settings: Settings) -> None:
+    """Stopping while the outcome of a send is being written must not leave the row leased,
+    or the next process would wait the whole lease out before retrying it."""
+    import asyncio
+
+    class GatedChannel(RecordingChannel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started = asyncio.Event()
+            self.gate = asyncio.Event()
+
+        async def send_text(self, target, message) -> None:  # type: ignore[no-untyped-def]
+            self.started.set()
+            await self.gate.wait()
+            raise DeliveryError("platform unavailable (simulated)")
+
+    # The cancellation lands a different number of loop turns after the send returns each
+    # time, so one of the rounds arrives while the outcome is being recorded.
+    for turns in range(8):
+        channel = GatedChannel()
+        async with running(build_services(settings, {"test": channel})) as services:
+            await services.engine.receive(said("hello", user=f"turns{turns}"))
+            await asyncio.wait_for(channel.started.wait(), 5)
+            channel.gate.set()
+            for _ in range(turns):
+                await asyncio.sleep(0)
+        async with running(build_services(settings, {})) as services:
+            leased = [row.id for row in await outbox_rows(services) if row.locked_until]
+        assert leased == [], f"rows left leased after {turns} turns"
 
 
 async def test_two_dispatchers_deliver_each_reply_exactly_once(settings: Settings) -> None:
