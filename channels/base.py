@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # C0 controls but tab and newlines; PostgreSQL rejects NUL
+    r"\u202a-\u202e\u2066-\u2069"  # bidi overrides: text that displays other than it reads
+    r"\ud800-\udfff]"  # lone surrogates, which no database column can store
+)
 
 
 class InvalidMessage(ValueError):
@@ -30,7 +34,7 @@ class InboundMessage:
 
 
 def clean_text(text: str, max_chars: int) -> str:
-    """Drop control characters (PostgreSQL rejects NUL), trim, and enforce the size limit."""
+    """Drop control characters, trim, and enforce the size limit."""
     cleaned = _CONTROL.sub("", text).strip()
     if not cleaned:
         raise InvalidMessage("message text is empty")

@@ -26,6 +26,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.api.body import parse_json
+from bot.api.errors import BadRequest
 from bot.bus import EventBus
 from bot.engine import ConversationEngine, ConversationNotFound
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
@@ -246,6 +248,10 @@ def build_slack(slack: SlackChannel) -> web.Application:
     async def events(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
             return web.json_response({"error": "event too large"}, status=413)
+        if request.content_type != "application/x-www-form-urlencoded":
+            # Bolt would take a body it cannot parse for its own error; refuse it clearly.
+            if not isinstance(parse_json(await request.read(), "the event"), dict):
+                raise BadRequest("the event must be a JSON object")
         return await to_aiohttp_response(
             await slack.app.async_dispatch(await to_bolt_request(request))
         )

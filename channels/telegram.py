@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot import keys
+from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.engine import ConversationEngine
 from channels.base import DeliveryError, DeliveryTarget, InboundMessage, OutboundText
@@ -153,10 +153,7 @@ async def webhook(request: web.Request) -> web.Response:
     raw = await request.content.read(MAX_UPDATE_BYTES + 1)
     if len(raw) > MAX_UPDATE_BYTES:
         raise BadRequest("update too large", status=413)
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("the update is not valid JSON") from None
+    data = parse_json(raw, "the update")
     outcome = await request.app[RECEIVER].handle(data)
     return web.json_response({"ok": True, "result": outcome})
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from importlib import resources
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy import select
 
 from bot import keys
-from bot.api.body import read_model
+from bot.api.body import parse_json, read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
@@ -280,9 +279,9 @@ async def _push(ws: web.WebSocketResponse, queue: asyncio.Queue[Any]) -> None:
 async def _on_frame(request: web.Request, visitor: Visitor, data: str) -> dict[str, Any]:
     """Handle one client frame; bad frames get an error frame and the socket stays open."""
     try:
-        payload = json.loads(data)
-    except json.JSONDecodeError:
-        return {"type": "error", "error": "frames must be JSON objects"}
+        payload = parse_json(data, "the frame")
+    except BadRequest as exc:
+        return {"type": "error", "error": str(exc)}
     if not isinstance(payload, dict) or payload.get("type") != "message":
         return {"type": "error", "error": 'expected {"type": "message", "text": …}'}
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -24,16 +24,35 @@ async def read_model(request: web.Request, model: type[M], max_bytes: int | None
         raise BadRequest(f"the request body is over the {limit}-byte limit", status=413)
     if not raw.strip():
         raise BadRequest("the request body is empty; send a JSON object")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"the request body is not UTF-8 (byte {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"the request body is not JSON: {exc.msg} at line {exc.lineno}") from None
-    except RecursionError:
-        raise BadRequest("the request body is nested too deeply") from None
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
     return model.model_validate(data)
+
+
+def parse_json(raw: bytes | str, what: str = "the request body") -> Any:
+    """JSON from an untrusted peer, or BadRequest saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"{what} is not UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise BadRequest(f"{what} is not JSON: {exc.msg.removesuffix(' at')} ({where})") from None
+    except RecursionError:
+        raise BadRequest(f"{what} is nested too deeply") from None
+    except ValueError:  # Python refuses integers of more than 4,300 digits
+        raise BadRequest(f"{what} has a number too long to read") from None
+    if "\\u" in text and _has_lone_surrogate(data):
+        raise BadRequest(f"{what} contains a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
+    return data
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

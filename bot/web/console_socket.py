@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
@@ -16,6 +15,7 @@ from aiohttp import WSMsgType, web
 from bot import keys
 from bot.accounts.principal import Principal
 from bot.api.auth import PRINCIPAL_KEY
+from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.bus import Subscription
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
@@ -58,9 +58,9 @@ class _Feed:
 
     async def on_frame(self, data: str) -> None:
         try:
-            payload = json.loads(data)
+            payload = parse_json(data, "the frame")
             conversation_id = int(payload["watch"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (BadRequest, KeyError, TypeError, ValueError):
             await self._ws.send_json({"type": "error", "error": 'expected {"watch": <id>}'})
             return
         if await self.visible(conversation_id):
