@@ -74,6 +74,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok" if nlu.ready else "starting",
         "version": VERSION,
         "nlu": {"engine": request.app[keys.SETTINGS].nlu_engine, "model_version": nlu.version},
+        "worker": request.app[keys.SETTINGS].worker_index,
     }
     if nlu.rasa is not None:
         status = await nlu.rasa.client.status()
@@ -137,24 +138,25 @@ def _add_channels(
     services: Services,
     channels: dict[str, OutputChannel],
 ) -> list[contextlib.AbstractAsyncContextManager[None]]:
-    """Each channel the configuration enables: its output, its routes, its background work."""
+    """Each channel the configuration enables: its output, its routes, its background work.
+
+    Readers that must run once (Telegram polling, IMAP, the SMTP receiver's port) run in the
+    primary process only."""
     lifetimes: list[contextlib.AbstractAsyncContextManager[None]] = []
+    primary = settings.worker_index == 0
     if settings.telegram_token:
         bot = make_bot(settings.telegram_token, settings.telegram_api_url)
         receiver = TelegramReceiver(bot, services.engine)
         channels[TELEGRAM] = TelegramOutput(bot)
         app.add_subapp("/channels/telegram", build_telegram(receiver))
-        lifetimes.append(
-            telegram_running(
-                bot, receiver, settings.telegram_mode, settings.telegram_poll_timeout_s
-            )
-        )
+        mode = settings.telegram_mode if primary else "webhook"
+        lifetimes.append(telegram_running(bot, receiver, mode, settings.telegram_poll_timeout_s))
     if settings.email_address:
         receiver = EmailReceiver(services.engine, settings.email_address)
         channels[EMAIL] = EmailOutput(settings, services.sessions)
-        if settings.email_receiver_port:
+        if settings.email_receiver_port and primary:
             lifetimes.append(smtp_receiver(receiver, settings))
-        if settings.email_imap_host:
+        if settings.email_imap_host and primary:
             lifetimes.append(imap_polling(ImapPoller(receiver, settings)))
     if settings.slack_bot_token:
         client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,24 +62,67 @@ def main(
 @main.command()
 @click.option("--host", help="Interface to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default 8080; 0 picks a free one).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (needs REDIS_URL and PostgreSQL when > 1).",
+)
+@click.option("--listen-fd", type=int, hidden=True)
+@click.option("--worker-index", type=int, default=0, hidden=True)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    listen_fd: int | None,
+    worker_index: int,
+) -> None:
     """Run the web server: web chat, widget, APIs."""
-    settings = _settings(ctx, host=host, port=port)
+    settings = _settings(ctx, host=host, port=port, worker_index=worker_index)
+    if listen_fd is not None:
+        _serve_one(settings, socket.socket(fileno=listen_fd), quiet=True)
+    elif workers > 1:
+        _serve_many(settings, workers)
+    else:
+        _serve_one(settings, None, quiet=False)
+
+
+def _announce(settings: Settings, port: int) -> None:
+    click.echo(f"deskbot on http://{settings.host}:{port}/  (demo chat at /)")
+    click.echo(f"admin API token: {settings.admin_token}")
+    logins = settings.data_dir / "demo-logins.txt"
+    if logins.is_file():
+        click.echo(f"sign in at http://{settings.host}:{port}/login  ({logins}):")
+        click.echo(logins.read_text().rstrip())
+
+
+def _serve_one(settings: Settings, sock: socket.socket | None, quiet: bool) -> None:
     from bot.app import init_app
 
     async def start() -> web.Application:
         return await init_app(settings)
 
-    def announce(_: object) -> None:
-        click.echo(f"deskbot on http://{settings.host}:{settings.port}/  (demo chat at /)")
-        click.echo(f"admin API token: {settings.admin_token}")
-        logins = settings.data_dir / "demo-logins.txt"
-        if logins.is_file():
-            click.echo(f"sign in at http://{settings.host}:{settings.port}/login  ({logins}):")
-            click.echo(logins.read_text().rstrip())
+    web.run_app(
+        start(),
+        host=None if sock else settings.host,
+        port=None if sock else settings.port,
+        sock=sock,
+        print=None if quiet else (lambda _: _announce(settings, settings.port)),
+        access_log=None,
+    )
 
-    web.run_app(start(), host=settings.host, port=settings.port, print=announce, access_log=None)
+
+def _serve_many(settings: Settings, workers: int) -> None:
+    from bot.workers import WorkersUnsupported, check_can_fork, serve_workers
+
+    try:
+        check_can_fork(settings, workers)
+    except WorkersUnsupported as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(serve_workers(settings, workers, lambda port: _announce(settings, port)))
 
 
 @main.command()

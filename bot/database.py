@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 import models
@@ -26,9 +27,20 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=_json_dumps)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json_dumps
+    engine = create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_recycle=1800, json_serializer=_json_dumps
     )
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: object, _record: object, _proxy: object) -> None:
+    """A pre-ping without the round trips: asyncpg sees a dropped connection (server restart,
+    pg_terminate_backend) as soon as the socket closes, so a closed one is replaced at checkout.
+    SQLAlchemy's pool_pre_ping costs BEGIN, a query and ROLLBACK on every checkout."""
+    raw = getattr(dbapi_connection, "_connection", None)
+    if raw is not None and raw.is_closed():
+        raise DisconnectionError("connection closed by the server")
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     )
     email_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     load_demo_kb: bool = True
+    worker_index: int = Field(
+        default=0,
+        ge=0,
+        description="Set by serve --workers: only worker 0 polls Telegram and IMAP and "
+        "runs the SMTP receiver.",
+    )
     demo_logins: bool = Field(
         default=True,
         description="With no user yet, create a demo admin and agent and print their logins.",

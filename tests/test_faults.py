@@ -17,7 +17,9 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
+from bot.database import make_engine
 from bot.events import ConversationChanged
 from bot.redis_bus import RedisBus
 from bot.settings import Settings
@@ -94,29 +96,50 @@ async def test_dropped_database_connections_are_replaced(
     visitor = await new_visitor(client)
     status, _ = await send(client, visitor, "how do I reset my password?")
     assert status == 200
-    name = database_url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        dropped = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
-            name,
-        )
-    finally:
-        await admin.close()
-    assert dropped >= 1
+    assert await terminate_connections(database_url) >= 1
     status, body = await send(client, visitor, "what payment methods do you accept?")
     assert status == 200 and "PayPal" in body["replies"][0]["text"]
 
 
+@on_postgresql
+async def test_the_pool_replaces_a_dropped_connection_without_a_failed_query(
+    database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    """Every pooled connection is terminated while idle; the next checkout gets a new one."""
+    engine = make_engine(make_settings().sqlalchemy_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+        await terminate_connections(database_url)
+        await asyncio.sleep(0.1)  # the closed socket is noticed by the event loop
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 2")) == 2
+    finally:
+        await engine.dispose()
+
+
+async def terminate_connections(database_url: str) -> int:
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        return int(
+            await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+                database_url.rsplit("/", 1)[1],
+            )
+        )
+    finally:
+        await admin.close()
+
+
 def serve(
-    settings_env: dict[str, str], port: int, log: Path | None = None
+    settings_env: dict[str, str], port: int, log: Path | None = None, *options: str
 ) -> subprocess.Popen[bytes]:
     """`deskbot serve` as its own process; its log (stderr) goes to `log` when given."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     environment.update(settings_env)
     with open(log or os.devnull, "ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+            [sys.executable, "-m", "bot", "serve", "--port", str(port), *options],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=sink,
