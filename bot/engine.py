@@ -29,7 +29,7 @@ from escalation.policy import Action, Decision, decide
 from escalation.policy_store import PolicyStore
 from escalation.queue import AgentUnavailable, Queue, check_capacity
 from escalation.sentiment import SentimentAnalyzer
-from escalation.signals import SignalGatherer
+from escalation.signals import History, SignalGatherer
 from knowledge.service import KnowledgeBase
 from models import (
     Agent,
@@ -77,6 +77,8 @@ class _Stored:
     reopened: bool = False
     thanks: Message | None = None
     """The bot's thank-you when the message was a satisfaction rating."""
+    history: History | None = None
+    """Read in the same transaction when the bot is to answer."""
 
 
 class ConversationEngine:
@@ -126,7 +128,8 @@ class ConversationEngine:
             return ReceiveResult(
                 conversation.id, message.id, conversation.state, duplicate=stored.duplicate
             )
-        replies, state = await self._bot_turn(conversation, message)
+        history = stored.history or await self._signals.history(conversation, message)
+        replies, state = await self._bot_turn(conversation, message, history, inbound.external_user)
         return ReceiveResult(conversation.id, message.id, state, stored.duplicate, replies)
 
     async def _store_inbound(self, inbound: InboundMessage, text: str) -> _Stored:
@@ -168,6 +171,10 @@ class ConversationEngine:
             if not needs_bot:
                 message.handled_at = utcnow()
             session.add(message)
+            history = None
+            if needs_bot:
+                await session.flush()
+                history = await self._signals.history_in(session, conversation, message)
             thanks = None
             if rating is not None:
                 thanks = await self._add_outbound(
@@ -178,7 +185,7 @@ class ConversationEngine:
                     None,
                 )
             await session.commit()
-            return _Stored(conversation, message, False, needs_bot, reopened, thanks)
+            return _Stored(conversation, message, False, needs_bot, reopened, thanks, history)
 
     async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
         identity = await session.scalar(
@@ -237,7 +244,13 @@ class ConversationEngine:
             conversation.csat = int(rating.group(1))
             return conversation, False, conversation.csat
         await transition(
-            session, conversation.id, S.RESOLVED, S.BOT, fallback_streak=0, resolved_at=None
+            session,
+            conversation.id,
+            S.RESOLVED,
+            S.BOT,
+            fallback_streak=0,
+            resolved_at=None,
+            assigned_agent_id=None,
         )
         await session.refresh(conversation)
         return conversation, True, None
@@ -245,17 +258,18 @@ class ConversationEngine:
     # --- the bot's turn ----------------------------------------------------------------
 
     async def _bot_turn(
-        self, conversation: Conversation, message: Message
+        self, conversation: Conversation, message: Message, history: History, customer: str
     ) -> tuple[list[MessageView], str]:
+        """`customer`: their id on the channel, where the replies go."""
         language = detect_language(message.text)
         nlu = await self._nlu.parse_async(message.text)
         sentiment = self._sentiment.score(message.text)
-        signals = await self._signals.gather(conversation, message, nlu, sentiment)
+        signals = await self._signals.gather(conversation, message, nlu, sentiment, history)
         decision = decide(signals, self._policy.current)
         texts = await self._reply_texts(nlu, decision, language)
         try:
             replies, state = await self._commit_bot_turn(
-                conversation, message, nlu, decision, language, texts
+                conversation, message, nlu, decision, language, texts, customer
             )
         except StateConflict:
             # A person took the chat while we were thinking: the bot stays silent.
@@ -309,6 +323,7 @@ class ConversationEngine:
         decision: Decision,
         language: str,
         texts: list[str],
+        customer: str,
     ) -> tuple[list[MessageView], str]:
         async with self._sessions() as session:
             fields: dict[str, object] = {
@@ -343,7 +358,9 @@ class ConversationEngine:
                 raise _AlreadyAnswered(message.id)
             await transition(session, conversation.id, S.BOT, target, **fields)
             replies = [
-                await self._add_outbound(session, conversation, text, SenderKind.BOT, None)
+                await self._add_outbound(
+                    session, conversation, text, SenderKind.BOT, None, external_user=customer
+                )
                 for text in texts
             ]
             await session.commit()
@@ -356,9 +373,11 @@ class ConversationEngine:
         text: str,
         sender: SenderKind,
         agent_id: int | None,
+        external_user: str | None = None,
     ) -> Message:
-        """A reply and its outbox row, in the caller's transaction."""
-        customer_identity = await session.scalar(
+        """A reply and its outbox row, in the caller's transaction; `external_user` saves
+        looking the customer up when the caller knows who they are on the channel."""
+        customer_identity = external_user or await session.scalar(
             select(CustomerIdentity.external_user).where(
                 CustomerIdentity.customer_id == conversation.customer_id,
                 CustomerIdentity.channel == conversation.channel,

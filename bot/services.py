@@ -155,6 +155,7 @@ async def retrain_on_change(services: Services) -> AsyncIterator[None]:
         with services.bus.subscribe(kb_topic()) as changes:
             while True:
                 await changes.queue.get()
+                services.knowledge.forget_snapshot()  # an edit made in another process
                 await asyncio.sleep(RETRAIN_DEBOUNCE_S)  # one retrain for a burst of edits
                 while not changes.queue.empty():
                     changes.queue.get_nowait()

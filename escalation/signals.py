@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import NluResult, Outcome
 from escalation.churn import ChurnScorer
-from escalation.live_risk import combine, live_signals
+from escalation.live_risk import LiveSignals, combine, live_signals
 from escalation.policy import Signals, rejects_answer
 from escalation.sentiment import Sentiment, trend
 from escalation.sla import Clock, system_clock
@@ -15,6 +17,16 @@ from knowledge.service import KnowledgeBase
 from models import Conversation, Customer, Direction, Message
 
 HISTORY = 6
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the database knows that the policy weighs: read in the transaction that stores
+    the customer's message, so the bot's turn costs no extra round trips for it."""
+
+    earlier: tuple[tuple[str, float | None, str | None], ...]  # (text, sentiment, intent)
+    customer: Customer
+    live: LiveSignals
 
 
 class SignalGatherer:
@@ -30,29 +42,43 @@ class SignalGatherer:
         self._churn = churn
         self._clock = clock
 
-    async def gather(
-        self, conversation: Conversation, message: Message, nlu: NluResult, sentiment: Sentiment
-    ) -> Signals:
-        async with self._sessions() as session:
-            earlier = (
-                await session.execute(
-                    select(Message.text, Message.sentiment, Message.intent)
-                    .where(
-                        Message.conversation_id == conversation.id,
-                        Message.direction == Direction.IN.value,
-                        Message.id < message.id,
-                    )
-                    .order_by(Message.id.desc())
-                    .limit(HISTORY)
+    async def history_in(
+        self, session: AsyncSession, conversation: Conversation, message: Message
+    ) -> History:
+        """Within the caller's transaction; `message` must have its id (flushed)."""
+        earlier = (
+            await session.execute(
+                select(Message.text, Message.sentiment, Message.intent)
+                .where(
+                    Message.conversation_id == conversation.id,
+                    Message.direction == Direction.IN.value,
+                    Message.id < message.id,
                 )
-            ).all()
-            customer = await session.get_one(Customer, conversation.customer_id)
-            scores = [s for _, s, _ in reversed(earlier) if s is not None] + [sentiment.score]
-            mood = trend(scores)
-            live = await live_signals(
-                session, customer.id, conversation.id, mood.average, self._clock()
+                .order_by(Message.id.desc())
+                .limit(HISTORY)
             )
-        churn = combine(self._churn.score(customer.attributes), live)
+        ).all()
+        customer = await session.get_one(Customer, conversation.customer_id)
+        live = await live_signals(session, customer.id, conversation.id, 0.0, self._clock())
+        return History(tuple((t, s, i) for t, s, i in earlier), customer, live)
+
+    async def history(self, conversation: Conversation, message: Message) -> History:
+        async with self._sessions() as session:
+            return await self.history_in(session, conversation, message)
+
+    async def gather(
+        self,
+        conversation: Conversation,
+        message: Message,
+        nlu: NluResult,
+        sentiment: Sentiment,
+        history: History,
+    ) -> Signals:
+        earlier = history.earlier
+        scores = [s for _, s, _ in reversed(earlier) if s is not None] + [sentiment.score]
+        mood = trend(scores)
+        live = replace(history.live, mood=mood.average)
+        churn = combine(self._churn.score(history.customer.attributes), live)
         current = [nlu.intent] if nlu.outcome is not Outcome.FALLBACK else []
         topic = await self._topic(current + [i for _, _, i in earlier if i])
         return Signals(
@@ -61,7 +87,7 @@ class SignalGatherer:
             sentiment=sentiment,
             trend=mood,
             churn_risk=churn.risk,
-            tier=customer.tier,
+            tier=history.customer.tier,
             topic=topic,
             rejected_answer=rejects_answer(message.text),
             rejections_before=sum(rejects_answer(text) for text, _, _ in earlier),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Text, cast, func, or_, select
@@ -32,10 +34,44 @@ def _view(row: FaqIntent) -> IntentView:
     )
 
 
+SNAPSHOT_MAX_AGE_S = 30.0
+"""Edits in any process reach the others over the bus at once; the age bounds staleness if
+an event is lost (Redis down) or the table was changed behind deskbot's back."""
+
+
+@dataclass(frozen=True)
+class _Faq:
+    enabled: bool
+    category: str
+    answers: dict[str, list[str]]
+    examples: dict[str, list[str]]
+
+
 class KnowledgeBase:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
         self._sessions = sessions
         self._bus = bus
+        self._snapshot: dict[str, _Faq] | None = None
+        self._snapshot_at = 0.0
+        self._generation = 0
+
+    def forget_snapshot(self) -> None:
+        """The knowledge base changed: the next read loads it again."""
+        self._generation += 1
+        self._snapshot = None
+
+    async def _faqs(self) -> dict[str, _Faq]:
+        """What the bot reads on every message, from memory instead of a query per message."""
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._snapshot_at < SNAPSHOT_MAX_AGE_S:
+            return snapshot
+        generation = self._generation
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(FaqIntent))).all()
+        fresh = {r.name: _Faq(r.enabled, r.category, r.answers, r.examples) for r in rows}
+        if generation == self._generation:  # no edit landed while we were reading
+            self._snapshot, self._snapshot_at = fresh, time.monotonic()
+        return fresh
 
     async def list(self, query: str | None = None, category: str | None = None) -> list[IntentView]:
         statement = select(FaqIntent).order_by(FaqIntent.name)
@@ -154,35 +190,26 @@ class KnowledgeBase:
         self, intent: str, language: str, rng: random.Random | None = None
     ) -> str | None:
         """One of the intent's answers in `language` (English, then any, when missing)."""
-        async with self._sessions() as session:
-            row = await session.scalar(
-                select(FaqIntent).where(FaqIntent.name == intent, FaqIntent.enabled)
-            )
-        if row is None:
+        faq = (await self._faqs()).get(intent)
+        if faq is None or not faq.enabled:
             return None
-        answers = row.answers.get(language) or row.answers.get(DEFAULT_LANGUAGE)
+        answers = faq.answers.get(language) or faq.answers.get(DEFAULT_LANGUAGE)
         if not answers:
-            answers = next(iter(row.answers.values()), [])
+            answers = next(iter(faq.answers.values()), [])
         if not answers:
             return None
         return (rng or random).choice(answers)
 
     async def categories(self, intents: set[str]) -> dict[str, str]:
-        if not intents:
-            return {}
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(FaqIntent.name, FaqIntent.category).where(FaqIntent.name.in_(intents))
-            )
-        return {name: category for name, category in rows}
+        faqs = await self._faqs() if intents else {}
+        return {name: faqs[name].category for name in intents if name in faqs}
 
     async def sample_question(self, intent: str, language: str) -> str | None:
         """The intent's first example in `language`: how the bot names it when it asks back."""
-        async with self._sessions() as session:
-            row = await session.scalar(select(FaqIntent).where(FaqIntent.name == intent))
-        if row is None:
+        faq = (await self._faqs()).get(intent)
+        if faq is None:
             return None
-        examples = row.examples.get(language) or row.examples.get(DEFAULT_LANGUAGE) or []
+        examples = faq.examples.get(language) or faq.examples.get(DEFAULT_LANGUAGE) or []
         return examples[0] if examples else None
 
     async def _row(self, session: AsyncSession, name: str, for_update: bool = False) -> FaqIntent:
@@ -195,6 +222,7 @@ class KnowledgeBase:
         return row
 
     async def _changed(self, intent: str, action: str) -> None:
+        self.forget_snapshot()
         await self._bus.publish(kb_topic(), KnowledgeChanged(intent=intent, action=action))
 
 

@@ -146,21 +146,18 @@ async def test_claim_during_the_bots_turn_keeps_the_bot_silent(services: Service
     """An agent claims while the NLU is thinking: the bot's answer must not be sent."""
     first = await services.engine.receive(said("hello"))
     agent_id = await add_agent(services)
-    loop = asyncio.get_running_loop()
-    real_parse = services.nlu.parse
+    real_parse = services.nlu.parse_async
 
-    def parse_while_agent_claims(text: str):  # type: ignore[no-untyped-def]
-        result = real_parse(text)
-        asyncio.run_coroutine_threadsafe(
-            services.engine.claim(first.conversation_id, agent_id), loop
-        ).result(timeout=5)
+    async def parse_while_agent_claims(text: str):  # type: ignore[no-untyped-def]
+        result = await real_parse(text)
+        await services.engine.claim(first.conversation_id, agent_id)
         return result
 
-    services.nlu.parse = parse_while_agent_claims  # type: ignore[method-assign]
+    services.nlu.parse_async = parse_while_agent_claims  # type: ignore[method-assign]
     try:
         raced = await services.engine.receive(said("how do I reset my password"))
     finally:
-        services.nlu.parse = real_parse  # type: ignore[method-assign]
+        services.nlu.parse_async = real_parse  # type: ignore[method-assign]
     assert raced.replies == [] and raced.state == "agent"
     async with services.sessions() as session:
         bot_replies = await session.scalar(
@@ -198,6 +195,20 @@ async def test_a_message_on_a_resolved_conversation_reopens_it_with_the_bot(
     again = await services.engine.receive(said("how much does it cost"))
     assert again.conversation_id == first.conversation_id
     assert again.state == "bot" and "per user" in again.replies[0].text
+
+
+async def test_reopening_a_chat_an_agent_resolved_leaves_it_owned_by_nobody(
+    services: Services,
+) -> None:
+    """Found by the state-machine test: the bot had the chat back but it still named an agent."""
+    agent_id = await add_agent(services)
+    first = await services.engine.receive(said("I want to talk to a human"))
+    await services.engine.claim(first.conversation_id, agent_id)
+    await services.engine.resolve(first.conversation_id, "ann")
+    again = await services.engine.receive(said("how much does it cost"))
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, again.conversation_id)
+    assert conversation.state == "bot" and conversation.assigned_agent_id is None
 
 
 async def test_message_stored_before_a_crash_is_answered_when_redelivered(
@@ -266,3 +277,25 @@ async def test_resolve_asks_for_a_rating_and_a_rating_does_not_reopen(services: 
     assert any("1 (not at all) to 5" in t for t in texts)
     again = await services.engine.receive(said("5"))  # already rated: a new question
     assert again.state == "bot"
+
+
+async def test_parses_asked_for_together_run_as_one_batch_with_the_same_results(
+    services: Services,
+) -> None:
+    texts = ["how do I reset my password", "what payment methods do you accept?", "qwzx plorf"]
+    model = services.nlu._model
+    assert model is not None
+    calls: list[int] = []
+    real_rank_many = model.rank_many
+
+    def counted(batch):  # type: ignore[no-untyped-def]
+        calls.append(len(batch))
+        return real_rank_many(batch)
+
+    model.rank_many = counted  # type: ignore[method-assign]
+    try:
+        together = await asyncio.gather(*(services.nlu.parse_async(t) for t in texts))
+    finally:
+        model.rank_many = real_rank_many  # type: ignore[method-assign]
+    assert calls == [3]
+    assert together == [services.nlu.parse(t) for t in texts]

@@ -20,7 +20,7 @@ from bot.redis_bus import RedisBus
 from bot.settings import Settings
 from models import AgentRole
 from tests.test_accounts import PASSWORD, sign_in
-from tests.test_webchat import new_visitor
+from tests.test_webchat import new_visitor, send
 
 REDIS = "redis://127.0.0.1:6379/0"
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -119,6 +119,18 @@ async def test_an_faq_edit_on_one_process_goes_live_on_the_other(
             break
         await asyncio.sleep(0.1)
     assert (await parsed.json())["intent"] == "gift_cards"
+
+    visitor = await new_visitor(a)
+    _, body = await send(a, visitor, "what are your support hours")  # a reads the KB now
+    patch = {"answers": {"en": ["Call us at +1 555 0100."]}}
+    edited = await b.patch("/api/intents/support_hours", json=patch, headers=admin_headers(b))
+    assert edited.status == 200
+    for _ in range(50):  # the edit crosses over Redis, well before the snapshot's maximum age
+        _, body = await send(a, visitor, "what are your support hours")
+        if body["replies"][0]["text"] == "Call us at +1 555 0100.":
+            break
+        await asyncio.sleep(0.05)
+    assert body["replies"][0]["text"] == "Call us at +1 555 0100."
 
 
 async def test_events_cross_processes_and_survive_redis_being_unreachable() -> None:

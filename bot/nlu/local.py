@@ -11,6 +11,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -77,6 +78,32 @@ class LocalNluModel:
         self._classes: list[str] = [str(c) for c in pipeline.classes_]
         self.version = version
 
+    def _probabilities(self, texts: list[str]) -> np.ndarray:
+        """The pipeline's predict_proba, without its per-call overhead for the usual model.
+
+        On one sentence sklearn's FeatureUnion and calibration wrappers cost about three times
+        the arithmetic (job dispatch, input validation); the same steps called directly give
+        the same numbers (a test compares them)."""
+        features = self._pipeline.named_steps["features"]
+        classifier = self._pipeline.named_steps["classifier"]
+        if not (
+            isinstance(classifier, CalibratedClassifierCV)
+            and classifier.method == "temperature"
+            and len(classifier.calibrated_classifiers_) == 1
+            and features.transformer_weights is None
+            and len(self._classes) > 2
+        ):
+            return self._pipeline.predict_proba(texts)
+        matrix = sparse.hstack(
+            [vectorizer.transform(texts) for _, vectorizer in features.transformer_list],
+            format="csr",
+        )
+        calibrated = classifier.calibrated_classifiers_[0]
+        decision = calibrated.estimator.decision_function(matrix)
+        probabilities = calibrated.calibrators[0].predict(decision)
+        probabilities[(probabilities > 1.0) & (probabilities <= 1.0 + 1e-5)] = 1.0
+        return probabilities
+
     @property
     def intents(self) -> list[str]:
         return list(self._classes)
@@ -94,7 +121,7 @@ class LocalNluModel:
         return self.rank_many([text])[0]
 
     def rank_many(self, texts: Sequence[str]) -> list[tuple[IntentScore, ...]]:
-        probabilities = self._pipeline.predict_proba([normalise(t) for t in texts])
+        probabilities = self._probabilities([normalise(t) for t in texts])
         rankings = []
         for row in probabilities:
             order = np.argsort(row)[::-1][:RANKING_SIZE]
