@@ -4,7 +4,7 @@ This script is the load generator (a separate process from the server, loopback 
 by message count and time). Traffic: FAQ questions from the demo knowledge base, a share of
 angry messages and a share of conversations that ask for a person (which then go quiet: the
 bot is silent once a person owns the chat). Prints messages/s, ack and reply latency
-percentiles, the server's peak memory, and errors.
+percentiles, the server's peak memory, CPU per message by process group, and errors.
 
 With --peer rasa the same scripts then go through Rasa's own stack (`rasa run`, REST channel,
 SQL tracker store on the same PostgreSQL; see bench/rasa_peer.py) and the ratio is printed.
@@ -31,7 +31,8 @@ from typing import Any
 
 import aiohttp
 
-from bench import rasa_peer
+from bench import cpu, rasa_peer
+from bench.cpu import CpuMeter, Usage
 from bench.engine import database, drop, questions
 from bot.nlu.rasa_env import RasaEnvironment, default_home
 
@@ -218,6 +219,7 @@ class Outcome:
     tally: Tally
     elapsed: float
     rss_mb: float
+    cpu: Usage
     idle: Idle = field(default_factory=Idle)
 
 
@@ -252,8 +254,11 @@ async def run_deskbot(args: argparse.Namespace, scripts: list[list[str]]) -> Out
                     think = random.Random(n) if args.think else None
                     await conversation(http, base, lines, tally, deadline, think, args.think)
 
+                meter = CpuMeter(server.pid)
+                meter.start()
                 tally, elapsed = await drive(scripts, args.duration, one)
-            return Outcome(tally, elapsed, rss_mb(server.pid), idle)
+                cpu = meter.stop()
+            return Outcome(tally, elapsed, rss_mb(server.pid), cpu, idle)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -284,8 +289,10 @@ async def run_rasa(args: argparse.Namespace, scripts: list[list[str]]) -> Outcom
                     http, webhook, f"load-{n}", lines, tally, deadline, think, args.think
                 )
 
+            meter = CpuMeter(server.pid)
+            meter.start()
             tally, elapsed = await drive(scripts, args.duration, one)
-            return Outcome(tally, elapsed, rss_mb(server.pid))
+            return Outcome(tally, elapsed, rss_mb(server.pid), meter.stop())
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -375,6 +382,7 @@ def report(title: str, outcome: Outcome) -> None:
     print(f"  ack latency ms   {spread(tally.ack_ms)}")
     print(f"  reply latency ms {spread(tally.reply_ms)}")
     print(f"  peak RSS {outcome.rss_mb:.0f} MB")
+    print(f"  {cpu.describe(outcome.cpu, tally.acked)}")
     idle = outcome.idle
     if idle.count:
         per_socket = (idle.rss_after_mb - idle.rss_before_mb) * 1024 / idle.count

@@ -21,14 +21,18 @@ def _json_dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 30) -> AsyncEngine:
     """Chinese text is stored as UTF-8 in JSON columns, so it stays searchable."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=_json_dumps)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_recycle=1800, json_serializer=_json_dumps
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_recycle=1800,
+        json_serializer=_json_dumps,
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
     return engine

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bus import EventBus
@@ -138,6 +138,12 @@ class ConversationEngine:
                 return await self._try_store_inbound(inbound, text)
             except IntegrityError:
                 continue  # a concurrent delivery of the same message or customer won the race
+            except DBAPIError as exc:
+                # The database dropped the connection before the pool noticed (a restart, a
+                # terminated backend); SQLAlchemy has now discarded the pool's old connections.
+                if not exc.connection_invalidated:
+                    raise
+                log.warning("database connection was gone; storing the message again")
         raise RuntimeError("could not store the message after three attempts")
 
     async def _try_store_inbound(self, inbound: InboundMessage, text: str) -> _Stored:

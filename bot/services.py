@@ -80,7 +80,7 @@ def build_queue(
 def build_services(
     settings: Settings, channels: dict[str, OutputChannel], clock: Clock = system_clock
 ) -> Services:
-    db = make_engine(settings.sqlalchemy_url)
+    db = make_engine(settings.sqlalchemy_url, settings.database_pool_size)
     sessions = make_sessionmaker(db)
     bus: EventBus = (
         RedisBus(settings.redis_url, settings.redis_prefix)

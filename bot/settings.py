@@ -28,6 +28,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "DESKBOT_DATABASE_URL", "database_url"),
         description="SQLAlchemy URL; empty means a SQLite file in data_dir.",
     )
+    database_pool_size: int = Field(
+        default=30,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections each process keeps open (plus 10 for bursts). "
+        "Connections opened beyond the pool are closed after each use, which costs more than "
+        "waiting for a pooled one.",
+    )
     redis_url: str = Field(
         default="",
         validation_alias=AliasChoices("REDIS_URL", "DESKBOT_REDIS_URL", "redis_url"),

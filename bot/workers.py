@@ -1,10 +1,11 @@
 """`deskbot serve --workers N`: N server processes sharing one listening socket, supervised.
 
 The parent prepares the database, the knowledge base, the model and the demo logins once, binds
-the port, then starts N copies of the same command that accept on the inherited socket (the
-kernel spreads connections across them). A worker that dies is started again; SIGTERM or
-Ctrl-C stops them all. Events reach every process through Redis, so any message can arrive at
-any worker and every socket still gets it.
+one socket per worker on the port (SO_REUSEPORT: the kernel spreads connections evenly), then
+starts N copies of the same command, each accepting on its inherited socket. A worker that dies
+is started again on the same socket, so connections that arrive meanwhile wait in its queue
+rather than fail; SIGTERM or Ctrl-C stops them all. Events reach every process through Redis,
+so any message can arrive at any worker and every socket still gets it.
 """
 
 from __future__ import annotations
@@ -62,11 +63,18 @@ async def prepare_once(settings: Settings) -> None:
         await services.db.dispose()
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per worker, all on one port (SO_REUSEPORT): the kernel spreads new
+    connections evenly across them. A single shared socket would not: asyncio accepts up to
+    a backlog's worth of connections per wake-up, so whichever worker woke first took most."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=1024)
-    sock.set_inheritable(True)
-    return sock
+    socks: list[socket.socket] = []
+    for _ in range(count):
+        sock = socket.create_server((host, port), family=family, backlog=1024, reuse_port=True)
+        sock.set_inheritable(True)
+        port = sock.getsockname()[1]  # with port 0, the rest join the port the first got
+        socks.append(sock)
+    return socks
 
 
 @dataclass
@@ -80,15 +88,15 @@ class _Worker:
 class Supervisor:
     """Starts the workers, restarts the ones that die, stops them all on a signal."""
 
-    def __init__(self, command: list[str], sock: socket.socket, count: int) -> None:
+    def __init__(self, command: list[str], socks: list[socket.socket]) -> None:
         self._command = command
-        self._sock = sock
-        self._count = count
+        self._socks = socks
+        self._count = len(socks)
         self._workers: dict[int, _Worker] = {}
         self._stopping = False
 
     def _spawn(self, index: int, failures: int = 0) -> None:
-        fd = self._sock.fileno()
+        fd = self._socks[index].fileno()
         process = subprocess.Popen(
             [*self._command, "--listen-fd", str(fd), "--worker-index", str(index)],
             pass_fds=(fd,),
@@ -147,7 +155,7 @@ def worker_command() -> list[str]:
 
 def serve_workers(settings: Settings, count: int, announce: Callable[[int], None]) -> int:
     asyncio.run(prepare_once(settings))
-    sock = listening_socket(settings.host, settings.port)
+    socks = listening_sockets(settings.host, settings.port, count)
     os.environ["DESKBOT_DEMO_LOGINS"] = "false"  # the parent made them, or there are users
-    announce(sock.getsockname()[1])
-    return Supervisor(worker_command(), sock, count).run()
+    announce(socks[0].getsockname()[1])
+    return Supervisor(worker_command(), socks).run()

@@ -93,12 +93,15 @@ async def test_the_bus_survives_a_redis_restart() -> None:
 async def test_dropped_database_connections_are_replaced(
     client: TestClient, database_url: str
 ) -> None:
+    """Sometimes the drop is noticed before the next checkout, sometimes only when the next
+    statement fails; either way the customer's message is stored and answered."""
     visitor = await new_visitor(client)
     status, _ = await send(client, visitor, "how do I reset my password?")
     assert status == 200
-    assert await terminate_connections(database_url) >= 1
-    status, body = await send(client, visitor, "what payment methods do you accept?")
-    assert status == 200 and "PayPal" in body["replies"][0]["text"]
+    for _ in range(20):
+        assert await terminate_connections(database_url) >= 1
+        status, body = await send(client, visitor, "what payment methods do you accept?")
+        assert status == 200 and "PayPal" in body["replies"][0]["text"]
 
 
 @on_postgresql
