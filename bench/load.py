@@ -63,8 +63,9 @@ def free_port() -> int:
 
 
 def start_server(
-    database_url: str, data_dir: Path, port: int, workers: int
+    database_url: str, data_dir: Path, port: int, workers: int, log: Path | None
 ) -> subprocess.Popen[bytes]:
+    """The server's warnings go to `log` (--server-log), or nowhere."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     if workers > 1:
         environment.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -82,7 +83,7 @@ def start_server(
         [sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(workers)],
         env=environment,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("ab") if log else subprocess.DEVNULL,
     )
 
 
@@ -236,7 +237,7 @@ async def run_deskbot(args: argparse.Namespace, scripts: list[list[str]]) -> Out
     with tempfile.TemporaryDirectory() as tmp:
         url, name = await database(args.db, Path(tmp))
         port = free_port()
-        server = start_server(url, Path(tmp) / "var", port, args.workers)
+        server = start_server(url, Path(tmp) / "var", port, args.workers, args.server_log)
         base = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(base, server)
@@ -412,6 +413,7 @@ def main() -> None:
     parser.add_argument(
         "--idle", type=int, default=0, help="web-chat sockets opened first and left idle"
     )
+    parser.add_argument("--server-log", type=Path, help="append the server's warnings here")
     parser.add_argument("--peer", choices=["none", "rasa"], default="none")
     parser.add_argument(
         "--rasa-epochs", type=int, default=20, help="DIET epochs for the peer's model"

@@ -33,8 +33,15 @@ class Subscription:
         self._bus._remove(self)
 
 
+class BusUnavailable(Exception):
+    """A `required` event may not have reached the other processes."""
+
+
 class EventBus(Protocol):
-    async def publish(self, topic: str, event: Event) -> None: ...
+    async def publish(self, topic: str, event: Event, *, required: bool = False) -> None:
+        """`required`: raise BusUnavailable unless every process got the event (a delivery
+        the caller will retry); otherwise a failure reaches this process only, with a warning."""
+        ...
 
     def subscribe(self, topic: str) -> AbstractContextManager[Subscription]: ...
 
@@ -47,7 +54,7 @@ class InProcessBus:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
 
-    async def publish(self, topic: str, event: Event) -> None:
+    async def publish(self, topic: str, event: Event, *, required: bool = False) -> None:
         for subscription in list(self._subscribers.get(topic, ())):
             try:
                 subscription.queue.put_nowait(event)

@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
+
+from bot.redis_client import connect
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class MemoryRateLimiter:
 
 class RedisRateLimiter:
     def __init__(self, url: str, prefix: str, clock: Callable[[], float] = time.time) -> None:
-        self._redis = redis.from_url(url)
+        self._redis = connect(url)
         self._prefix = prefix
         self._clock = clock
 

@@ -14,11 +14,11 @@ import json
 import logging
 from collections.abc import Iterator
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from bot.bus import InProcessBus, Subscription
+from bot.bus import BusUnavailable, InProcessBus, Subscription
 from bot.events import Event, event_from_json
+from bot.redis_client import connect
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,14 @@ MAX_BACKOFF_S = 5.0
 
 class RedisBus:
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis.from_url(url)
+        self._redis = connect(url)
         self._prefix = prefix
         self._everywhere = InProcessBus()
         self._local = InProcessBus()
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
-    async def publish(self, topic: str, event: Event) -> None:
+    async def publish(self, topic: str, event: Event, *, required: bool = False) -> None:
         await self._local.publish(topic, event)
         try:
             await self._redis.publish(f"{self._prefix}:{topic}", json.dumps(event.to_json()))
@@ -43,6 +43,8 @@ class RedisBus:
                 "redis publish failed; delivered in this process only", extra={"error": str(exc)}
             )
             await self._everywhere.publish(topic, event)
+            if required:
+                raise BusUnavailable(f"event bus unavailable: {exc}") from exc
 
     @contextlib.contextmanager
     def subscribe(self, topic: str) -> Iterator[Subscription]:

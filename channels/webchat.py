@@ -18,10 +18,16 @@ from bot.api.body import parse_json, read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
-from bot.bus import EventBus
+from bot.bus import BusUnavailable, EventBus
 from bot.events import MessageDelivered, MessageView, thread_topic
 from bot.rate_limits import RateLimited, check
-from channels.base import DeliveryTarget, InboundMessage, InvalidMessage, OutboundText
+from channels.base import (
+    DeliveryError,
+    DeliveryTarget,
+    InboundMessage,
+    InvalidMessage,
+    OutboundText,
+)
 from channels.visitor_tokens import TokenRejected, Visitor, VisitorTokens
 from models import Conversation, Message
 
@@ -85,10 +91,14 @@ class WebchatOutput:
             confidence=None,
             created_at=message.created_at.isoformat(),
         )
-        await self._bus.publish(
-            thread_topic(CHANNEL, target.external_thread),
-            MessageDelivered(CHANNEL, target.external_thread, view),
-        )
+        try:
+            await self._bus.publish(
+                thread_topic(CHANNEL, target.external_thread),
+                MessageDelivered(CHANNEL, target.external_thread, view),
+                required=True,  # the visitor's socket may be held by another process
+            )
+        except BusUnavailable as exc:
+            raise DeliveryError(str(exc)) from exc
 
 
 def _visitor(request: web.Request, token: str | None) -> Visitor:

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import init_app
-from bot.events import ConversationChanged, MessageCreated, MessageView
+from bot.events import ConversationChanged, MessageCreated, MessageView, thread_topic
 from bot.redis_bus import RedisBus
 from bot.settings import Settings
 from models import AgentRole
@@ -161,6 +161,50 @@ async def test_events_cross_processes_and_survive_redis_being_unreachable() -> N
         with down.subscribe("agents") as here:
             await down.publish("agents", ConversationChanged(3, "queued", "bot"))
             assert (await asyncio.wait_for(here.queue.get(), 1)).conversation_id == 3
+    finally:
+        await down.close()
+
+
+async def test_hundreds_of_concurrent_publishes_all_reach_the_other_process() -> None:
+    """Busier than redis-py's default pool (100 connections, then "Too many connections"):
+    every event must still cross, since a reply to a socket held elsewhere travels this way."""
+    prefix = f"deskbot-test-{uuid.uuid4().hex[:8]}"
+    one, two_ = RedisBus(REDIS, prefix), RedisBus(REDIS, prefix)
+    await one.start()
+    await two_.start()
+    try:
+        with two_.subscribe("agents") as remote:
+            await asyncio.gather(
+                *(
+                    one.publish("agents", ConversationChanged(i, "queued", "bot"), required=True)
+                    for i in range(400)
+                )
+            )
+            got = [await asyncio.wait_for(remote.queue.get(), 5) for _ in range(400)]
+        assert {event.conversation_id for event in got} == set(range(400))
+    finally:
+        await one.close()
+        await two_.close()
+
+
+async def test_a_web_chat_reply_that_may_not_reach_the_socket_is_left_to_the_outbox() -> None:
+    """With Redis unreachable, the visitor's socket in another process would miss the reply,
+    so the channel reports a failed delivery and the outbox sends it again later."""
+    from datetime import UTC, datetime
+
+    from channels.base import DeliveryError, DeliveryTarget, OutboundText
+    from channels.webchat import WebchatOutput
+
+    down = RedisBus("redis://127.0.0.1:1/0", "deskbot-test-down")
+    await down.start()
+    try:
+        with down.subscribe(thread_topic("webchat", "thread-1")) as here:
+            output = WebchatOutput(down)
+            target = DeliveryTarget("webchat", "visitor-1", "thread-1")
+            reply = OutboundText(7, 3, "bot", "hello", datetime.now(UTC))
+            with pytest.raises(DeliveryError, match="event bus unavailable"):
+                await output.send_text(target, reply)
+            assert here.queue.qsize() == 1  # this process's own sockets still got it
     finally:
         await down.close()
 
