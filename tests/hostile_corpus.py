@@ -20,6 +20,7 @@ BAD_BODIES: dict[str, bytes] = {
     "wrong types": b'{"text": ["a"], "client_message_id": {"$ne": 1}, "name": 7}',
     "duplicate keys": b'{"text": "a", "text": {"x": 1}}',
     "nul bytes": b'{"text": "\x00\x00"}',
+    "escaped nul": b'{"text": "hi\\u0000", "name": "a\\u0000", "email": "a@b.c\\u0000"}',
     "lone surrogate": b'{"text": "\\ud800"}',
     "2 MB body": b'{"text": "' + b"a" * 2_000_000 + b'"}',
 }

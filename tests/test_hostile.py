@@ -25,6 +25,7 @@ from models import Message
 from tests.conftest import admin_headers
 from tests.fake_slack import signed_headers
 from tests.hostile_corpus import BAD_BODIES, FORGED_BEARERS, HOSTILE_TEXTS, TRAVERSAL_PATHS
+from tests.test_accounts import add_user, post_login
 from tests.test_channels_together import everything, platforms  # noqa: F401  (fixtures)
 from tests.test_email import SUPPORT, customer_mail, deliver
 from tests.test_slack import event as slack_event
@@ -95,6 +96,32 @@ async def test_malformed_bodies_get_a_clear_4xx_everywhere_and_store_nothing(
     assert await stored(everything) == before
     status, body = await send(everything, await new_visitor(everything), "how much does it cost")
     assert status == 200 and "per user" in body["replies"][0]["text"]
+
+
+async def test_nul_characters_in_admin_writes_get_a_clear_400(
+    everything: TestClient,  # noqa: F811
+) -> None:
+    """PostgreSQL text cannot hold U+0000: found by schemathesis as a 500 on these writes."""
+    headers = {**admin_headers(everything), **JSON}
+    writes = {
+        "/api/agents": {"email": "g0@acme.test\u0000", "name": "Ann", "password": "x" * 12},
+        "/api/canned-responses": {"shortcut": "hi\u0000", "text": "Hello"},
+        "/api/intents": {"name": "x\u0000", "examples": ["a"], "answers": {"en": "b"}},
+    }
+    for path, body in writes.items():
+        response = await everything.post(path, json=body, headers=headers)
+        assert response.status == 400, f"{path}: {response.status}"
+        assert "NUL character" in (await response.json())["error"], path
+    response = await everything.post(
+        "/api/canned-responses", json={"shortcut": "hi", "text": "a\\u0000"}, headers=headers
+    )
+    assert response.status in {200, 201}, "a backslash followed by u0000 is ordinary text"
+
+
+async def test_a_nul_character_in_the_sign_in_form_is_a_wrong_login(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    response = await post_login(client, "ann@acme.test\x00")
+    assert response.status == 401 and "Wrong email or password" in await response.text()
 
 
 async def test_hostile_text_is_stored_as_plain_text_on_every_channel(

@@ -103,8 +103,12 @@ class Users:
             await session.commit()
 
     async def authenticate(self, email: str, password: str) -> Agent | None:
-        async with self._sessions() as session:
-            agent = await session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
+        agent = None
+        if "\x00" not in email:  # no stored email has one, and PostgreSQL refuses it in a query
+            async with self._sessions() as session:
+                agent = await session.scalar(
+                    select(Agent).where(Agent.email == email.strip().lower())
+                )
         if not verify_password(agent.password_hash if agent else None, password):
             return None
         return agent if agent is not None and agent.active else None

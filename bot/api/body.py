@@ -27,7 +27,20 @@ async def read_model(request: web.Request, model: type[M], max_bytes: int | None
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
+    if b"\\u0000" in raw and _has_nul(data):
+        # PostgreSQL text cannot hold U+0000; say so instead of failing at the INSERT.
+        raise BadRequest("the request body contains a NUL character (\\u0000) in a string")
     return model.model_validate(data)
+
+
+def _has_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_nul(item) for item in data)
+    return False
 
 
 def parse_json(raw: bytes | str, what: str = "the request body") -> Any:
