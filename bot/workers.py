@@ -68,6 +68,12 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     connections evenly across them. A single shared socket would not: asyncio accepts up to
     a backlog's worth of connections per wake-up, so whichever worker woke first took most."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # A plain bind first: with SO_REUSEPORT alone we would silently join another server's
+    # group on this port (same user) and share its traffic, instead of "address in use".
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
     socks: list[socket.socket] = []
     for _ in range(count):
         sock = socket.create_server((host, port), family=family, backlog=1024, reuse_port=True)

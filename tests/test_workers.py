@@ -135,3 +135,18 @@ def test_workers_refuse_what_processes_cannot_share(
         timeout=60,
     )
     assert result.returncode == 2 and refusal in result.stderr
+
+
+def test_worker_sockets_share_one_port_but_never_another_servers() -> None:
+    from bot.workers import listening_sockets
+
+    socks = listening_sockets("127.0.0.1", 0, 3)
+    try:
+        port = socks[0].getsockname()[1]
+        assert {s.getsockname()[1] for s in socks} == {port}
+        # A second `serve --workers` on the same port must fail, not split the traffic.
+        with pytest.raises(OSError):
+            listening_sockets("127.0.0.1", port, 2)
+    finally:
+        for sock in socks:
+            sock.close()
