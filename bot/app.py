@@ -20,7 +20,6 @@ from bot.api.customer_routes import add_customer_routes
 from bot.api.errors import json_errors
 from bot.api.nlu_routes import add_nlu_routes
 from bot.api.openapi import ApiSpec
-from bot.rate_limits import MemoryRateLimiter, RedisRateLimiter
 from bot.services import Services, build_services, running
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
@@ -114,9 +113,6 @@ async def init_app(settings: Settings) -> web.Application:
             await app[keys.LOGINS].purge_expired()
             yield
             await app[keys.TASKS].close()
-            limiter = app[keys.RATE_LIMITER]
-            if isinstance(limiter, RedisRateLimiter):
-                await limiter.close()
 
     app.cleanup_ctx.append(lifetime)
     app.router.add_get("/", demo_page)
@@ -189,9 +185,4 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.LOGINS] = LoginSessions(services.sessions, services.settings.session_max_age_s)
     app[keys.TEMPLATES] = template_environment()
     app[keys.TASKS] = BackgroundTasks()
-    settings = services.settings
-    app[keys.RATE_LIMITER] = (
-        RedisRateLimiter(settings.redis_url, settings.redis_prefix)
-        if settings.redis_url
-        else MemoryRateLimiter()
-    )
+    app[keys.RATE_LIMITER] = services.limiter

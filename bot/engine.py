@@ -23,6 +23,7 @@ from bot.nlu.result import NluResult
 from bot.nlu.service import NluService
 from bot.nlu.text import detect_language
 from bot.replies import say
+from bot.sender_throttle import Admission, SenderThrottle
 from bot.states import StateConflict, transition
 from channels.base import InboundMessage, clean_text
 from escalation.policy import Action, Decision, decide
@@ -75,8 +76,8 @@ class _Stored:
     duplicate: bool
     needs_bot: bool
     reopened: bool = False
-    thanks: Message | None = None
-    """The bot's thank-you when the message was a satisfaction rating."""
+    notice: Message | None = None
+    """What the system said at once: thanks for a rating, or "slow down" to a flood."""
     history: History | None = None
     """Read in the same transaction when the bot is to answer."""
 
@@ -92,6 +93,7 @@ class ConversationEngine:
         signals: SignalGatherer,
         sentiment: SentimentAnalyzer,
         queue: Queue,
+        throttle: SenderThrottle,
         max_message_chars: int,
         outbox_ready: Callable[[], None] = lambda: None,
     ) -> None:
@@ -103,6 +105,7 @@ class ConversationEngine:
         self._signals = signals
         self._sentiment = sentiment
         self._queue = queue
+        self._throttle = throttle
         self._max_chars = max_message_chars
         self._outbox_ready = outbox_ready
 
@@ -119,11 +122,11 @@ class ConversationEngine:
             )
         if not stored.duplicate:
             await self._announce(MessageView.of(message))
-        if stored.thanks is not None:
-            thanks = MessageView.of(stored.thanks)
-            await self._announce(thanks)
+        if stored.notice is not None:
+            notice = MessageView.of(stored.notice)
+            await self._announce(notice)
             self._outbox_ready()
-            return ReceiveResult(conversation.id, message.id, conversation.state, False, [thanks])
+            return ReceiveResult(conversation.id, message.id, conversation.state, False, [notice])
         if not stored.needs_bot:
             return ReceiveResult(
                 conversation.id, message.id, conversation.state, duplicate=stored.duplicate
@@ -162,6 +165,12 @@ class ConversationEngine:
             conversation, reopened, rating = await self._open_conversation(
                 session, inbound, customer_id, text
             )
+            admission = Admission.ANSWER
+            if conversation.state == S.BOT:
+                admission = await self._throttle.admit(inbound.channel, inbound.external_user)
+            meta = dict(inbound.meta)
+            if admission is not Admission.ANSWER:
+                meta["throttled"] = True  # kept for agents; the bot does not answer it
             message = Message(
                 conversation_id=conversation.id,
                 channel=inbound.channel,
@@ -171,9 +180,9 @@ class ConversationEngine:
                 text=text,
                 sentiment=self._sentiment.score(text).score,
                 sent_at=inbound.sent_at,
-                meta=dict(inbound.meta),
+                meta=meta,
             )
-            needs_bot = conversation.state == S.BOT
+            needs_bot = conversation.state == S.BOT and admission is Admission.ANSWER
             if not needs_bot:
                 message.handled_at = utcnow()
             session.add(message)
@@ -181,17 +190,19 @@ class ConversationEngine:
             if needs_bot:
                 await session.flush()
                 history = await self._signals.history_in(session, conversation, message)
-            thanks = None
-            if rating is not None:
-                thanks = await self._add_outbound(
+            notice = None
+            notice_key = _notice_key(rating, admission)
+            if notice_key is not None:
+                notice = await self._add_outbound(
                     session,
                     conversation,
-                    say("csat_thanks", conversation.language),
+                    say(notice_key, conversation.language),
                     SenderKind.SYSTEM,
                     None,
+                    external_user=inbound.external_user,
                 )
             await session.commit()
-            return _Stored(conversation, message, False, needs_bot, reopened, thanks, history)
+            return _Stored(conversation, message, False, needs_bot, reopened, notice, history)
 
     async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
         identity = await session.scalar(
@@ -541,6 +552,14 @@ class ConversationEngine:
         log.info("conversation state changed", extra=event.to_json())
         await self._bus.publish(conversation_topic(conversation_id), event)
         await self._bus.publish(AGENTS_TOPIC, event)
+
+
+def _notice_key(rating: int | None, admission: Admission) -> str | None:
+    if rating is not None:
+        return "csat_thanks"
+    if admission is Admission.NOTIFY:
+        return "slow_down"
+    return None
 
 
 def _decision_record(decision: Decision) -> dict[str, object]:

@@ -41,6 +41,18 @@ async def check(limiter: RateLimiter, key: str, limit: int, window_s: int = 60) 
         raise RateLimited(wait)
 
 
+async def refuse_repeat_failures(limiter: RateLimiter, key: str, limit: int) -> None:
+    """An address that failed authentication `limit` times this minute is refused before
+    any work, valid credentials or not, until the window ends."""
+    wait = await limiter.peek(key, limit, 60)
+    if wait > 0:
+        raise RateLimited(wait)
+
+
+async def count_failure(limiter: RateLimiter, key: str, limit: int) -> None:
+    await limiter.hit(key, limit, 60)
+
+
 class MemoryRateLimiter:
     MAX_KEYS = 100_000
 

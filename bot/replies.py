@@ -42,6 +42,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Thank you for your rating! Write here any time if you need more help.",
         "zh": "感谢您的评价！如需更多帮助，随时在这里留言。",
     },
+    "slow_down": {
+        "en": "You're writing faster than I can answer, so I'll pause for a minute. Everything "
+        "you send is kept, and our team can see it; type 'agent' in a minute to reach a person.",
+        "zh": "您发送消息的速度太快，我将暂停回复一分钟。您发送的所有内容都已保存，客服可以看到；"
+        "一分钟后输入“人工”即可联系客服。",
+    },
     "handback": {
         "en": "You're back with the assistant. Ask me anything, or type 'agent' for a person.",
         "zh": "您已回到智能助手。有问题随时问我，或输入“人工”联系客服。",

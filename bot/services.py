@@ -24,7 +24,9 @@ from bot.nlu.result import FallbackRule
 from bot.nlu.service import NluService
 from bot.nlu.store import ModelStore
 from bot.outbox import Dispatcher, RetryPolicy
+from bot.rate_limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bot.redis_bus import RedisBus
+from bot.sender_throttle import SenderThrottle
 from bot.settings import Settings
 from channels.base import OutputChannel
 from escalation.churn import ChurnScorer
@@ -62,6 +64,7 @@ class Services:
     policy: PolicyStore
     churn: ChurnScorer
     hours: HoursStore
+    limiter: RateLimiter
 
 
 def build_queue(
@@ -86,6 +89,11 @@ def build_services(
         RedisBus(settings.redis_url, settings.redis_prefix)
         if settings.redis_url
         else InProcessBus()
+    )
+    limiter: RateLimiter = (
+        RedisRateLimiter(settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else MemoryRateLimiter()
     )
     knowledge = KnowledgeBase(sessions, bus)
     nlu = NluService(
@@ -116,6 +124,7 @@ def build_services(
         SignalGatherer(sessions, knowledge, churn, clock),
         SentimentAnalyzer(),
         queue,
+        SenderThrottle(limiter, settings.rate_messages_per_sender_min),
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
     )
@@ -130,7 +139,19 @@ def build_services(
         queue,
     )
     return Services(
-        settings, db, sessions, bus, knowledge, nlu, engine, dispatcher, queue, policy, churn, hours
+        settings,
+        db,
+        sessions,
+        bus,
+        knowledge,
+        nlu,
+        engine,
+        dispatcher,
+        queue,
+        policy,
+        churn,
+        hours,
+        limiter,
     )
 
 
@@ -268,4 +289,6 @@ async def running(services: Services) -> AsyncIterator[Services]:
                 await task
         if isinstance(services.bus, RedisBus):
             await services.bus.close()
+        if isinstance(services.limiter, RedisRateLimiter):
+            await services.limiter.close()
         await services.db.dispose()

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     rate_sessions_per_ip_min: int = Field(default=20, ge=1, description="New chats per address.")
     rate_messages_per_visitor_min: int = Field(default=30, ge=1)
     rate_messages_per_ip_min: int = Field(default=120, ge=1)
+    rate_messages_per_sender_min: int = Field(
+        default=30,
+        ge=1,
+        description="Messages the bot answers per customer per minute on any channel; "
+        "later ones are kept for agents, unanswered.",
+    )
+    rate_webhook_failures_per_ip_min: int = Field(
+        default=20,
+        ge=1,
+        description="Forged or unsigned channel webhook calls per address before it is refused.",
+    )
     visitor_token_max_age_s: int = Field(default=30 * 24 * 3600, ge=60)
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_base_delay_s: float = Field(default=0.5, gt=0)

@@ -26,11 +26,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import keys
 from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.bus import EventBus
 from bot.engine import ConversationEngine, ConversationNotFound
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
+from bot.rate_limits import count_failure, refuse_repeat_failures
 from bot.states import StateConflict
 from channels.base import DeliveryError, DeliveryTarget, InboundMessage, OutboundText
 from escalation.queue import AgentUnavailable
@@ -246,15 +248,20 @@ class SlackChannel:
 
 def build_slack(slack: SlackChannel) -> web.Application:
     async def events(request: web.Request) -> web.Response:
+        limiter = request.config_dict[keys.RATE_LIMITER]
+        limit = request.config_dict[keys.SETTINGS].rate_webhook_failures_per_ip_min
+        failures = f"webhook-fail:slack:{request.remote}"
+        await refuse_repeat_failures(limiter, failures, limit)
         if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
             return web.json_response({"error": "event too large"}, status=413)
         if request.content_type != "application/x-www-form-urlencoded":
             # Bolt would take a body it cannot parse for its own error; refuse it clearly.
             if not isinstance(parse_json(await request.read(), "the event"), dict):
                 raise BadRequest("the event must be a JSON object")
-        return await to_aiohttp_response(
-            await slack.app.async_dispatch(await to_bolt_request(request))
-        )
+        answer = await slack.app.async_dispatch(await to_bolt_request(request))
+        if answer.status == 401:  # Bolt found the signature or its timestamp wrong
+            await count_failure(limiter, failures, limit)
+        return await to_aiohttp_response(answer)
 
     app = web.Application(client_max_size=MAX_EVENT_BYTES)
     app.router.add_post("/events", events)

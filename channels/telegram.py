@@ -22,6 +22,7 @@ from bot import keys
 from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.engine import ConversationEngine
+from bot.rate_limits import count_failure, refuse_repeat_failures
 from channels.base import DeliveryError, DeliveryTarget, InboundMessage, OutboundText
 
 log = logging.getLogger(__name__)
@@ -144,9 +145,13 @@ RECEIVER = web.AppKey("telegram_receiver", TelegramReceiver)
 
 
 async def webhook(request: web.Request) -> web.Response:
-    expected = request.config_dict[keys.SETTINGS].telegram_webhook_secret
+    settings = request.config_dict[keys.SETTINGS]
+    limiter = request.config_dict[keys.RATE_LIMITER]
+    failures = f"webhook-fail:telegram:{request.remote}"
+    await refuse_repeat_failures(limiter, failures, settings.rate_webhook_failures_per_ip_min)
     presented = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(presented.encode(), expected.encode()):
+    if not hmac.compare_digest(presented.encode(), settings.telegram_webhook_secret.encode()):
+        await count_failure(limiter, failures, settings.rate_webhook_failures_per_ip_min)
         raise BadRequest("telegram secret token missing or wrong", status=401)
     if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
         raise BadRequest("update too large", status=413)
