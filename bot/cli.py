@@ -197,6 +197,25 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_context
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Step the schema back to REVISION, to run an older deskbot (stop every process first)."""
+    settings = _settings(ctx)
+    from bot.database import downgrade, make_engine
+
+    async def run() -> None:
+        engine = make_engine(settings.sqlalchemy_url)
+        try:
+            await downgrade(engine, revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    click.echo(f"database at {revision}")
+
+
 @contextlib.asynccontextmanager
 async def _prepared(settings: Settings) -> AsyncIterator[object]:
     from bot.services import build_services, prepare

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -47,6 +48,7 @@ from models.base import utcnow
 
 log = logging.getLogger(__name__)
 S = ConversationState
+UNANSWERED_BATCH = 100
 _RATING = re.compile(r"\s*([1-5])\s*(/\s*5|stars?|星|分)?\s*[.!。！]?\s*", re.IGNORECASE)
 
 
@@ -68,11 +70,13 @@ class _AlreadyAnswered(Exception):
 
 
 @dataclass(slots=True)
-class _Stored:
-    """What the first transaction of receive() knows when it ends."""
+class Accepted:
+    """A customer's message, stored: what answer() needs for the bot's turn."""
 
     conversation: Conversation
     message: Message
+    external_user: str
+    """The customer's id on the channel, where replies go."""
     duplicate: bool
     needs_bot: bool
     reopened: bool = False
@@ -113,29 +117,80 @@ class ConversationEngine:
 
     async def receive(self, inbound: InboundMessage) -> ReceiveResult:
         """Store the message exactly once; let the bot answer if (and only if) it owns the chat."""
+        return await self.answer(await self.accept(inbound))
+
+    async def accept(self, inbound: InboundMessage) -> Accepted:
+        """Store the message exactly once and announce it. A channel that must acknowledge
+        quickly answers later; if the process dies first, answer_unanswered() catches up."""
         text = clean_text(inbound.text, self._max_chars)
         stored = await self._store_inbound(inbound, text)
-        conversation, message = stored.conversation, stored.message
         if stored.reopened:
             await self._after_commit_state(
-                conversation.id, S.BOT, S.RESOLVED, "customer wrote again"
+                stored.conversation.id, S.BOT, S.RESOLVED, "customer wrote again"
             )
         if not stored.duplicate:
-            await self._announce(MessageView.of(message))
+            await self._announce(MessageView.of(stored.message))
+        if stored.notice is not None:
+            await self._announce(MessageView.of(stored.notice))
+            self._outbox_ready()
+        return stored
+
+    async def answer(self, stored: Accepted) -> ReceiveResult:
+        """The bot's turn for a stored message, if the bot owns the chat and nobody answered."""
+        conversation, message = stored.conversation, stored.message
         if stored.notice is not None:
             notice = MessageView.of(stored.notice)
-            await self._announce(notice)
-            self._outbox_ready()
             return ReceiveResult(conversation.id, message.id, conversation.state, False, [notice])
         if not stored.needs_bot:
             return ReceiveResult(
                 conversation.id, message.id, conversation.state, duplicate=stored.duplicate
             )
         history = stored.history or await self._signals.history(conversation, message)
-        replies, state = await self._bot_turn(conversation, message, history, inbound.external_user)
+        replies, state = await self._bot_turn(conversation, message, history, stored.external_user)
         return ReceiveResult(conversation.id, message.id, state, stored.duplicate, replies)
 
-    async def _store_inbound(self, inbound: InboundMessage, text: str) -> _Stored:
+    async def answer_unanswered(self, older_than: timedelta, newer_than: timedelta) -> int:
+        """Give the bot its turn on messages stored but never answered (the process died
+        between the two, or the turn failed) when the channel will not redeliver them.
+        Messages older than `newer_than` are left to agents: a bot answer hours late helps
+        nobody. Returns how many were answered."""
+        now = utcnow()
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Message, Conversation, CustomerIdentity.external_user)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .join(
+                        CustomerIdentity,
+                        (CustomerIdentity.customer_id == Conversation.customer_id)
+                        & (CustomerIdentity.channel == Conversation.channel),
+                    )
+                    .where(
+                        Message.handled_at.is_(None),
+                        Message.direction == Direction.IN.value,
+                        Message.created_at < now - older_than,
+                        Message.created_at > now - newer_than,
+                        Conversation.state == S.BOT.value,
+                    )
+                    .order_by(Message.id)
+                    .limit(UNANSWERED_BATCH)
+                )
+            ).all()
+        answered = 0
+        for message, conversation, external_user in rows:
+            try:
+                result = await self.answer(
+                    Accepted(conversation, message, external_user, True, needs_bot=True)
+                )
+            except Exception:
+                log.exception("answering a stored message failed", extra={"id": message.id})
+                continue
+            answered += bool(result.replies)
+        if rows:
+            log.warning("answered messages left unanswered", extra={"count": answered})
+        return answered
+
+    async def _store_inbound(self, inbound: InboundMessage, text: str) -> Accepted:
         for _attempt in range(3):
             try:
                 return await self._try_store_inbound(inbound, text)
@@ -149,7 +204,7 @@ class ConversationEngine:
                 log.warning("database connection was gone; storing the message again")
         raise RuntimeError("could not store the message after three attempts")
 
-    async def _try_store_inbound(self, inbound: InboundMessage, text: str) -> _Stored:
+    async def _try_store_inbound(self, inbound: InboundMessage, text: str) -> Accepted:
         async with self._sessions() as session:
             existing = await session.scalar(
                 select(Message).where(
@@ -160,7 +215,7 @@ class ConversationEngine:
                 conversation = await session.get_one(Conversation, existing.conversation_id)
                 # Replayed after a crash between storing and answering: answer it now.
                 unanswered = existing.handled_at is None and conversation.state == S.BOT
-                return _Stored(conversation, existing, True, unanswered)
+                return Accepted(conversation, existing, inbound.external_user, True, unanswered)
             customer_id = await self._customer_id(session, inbound)
             conversation, reopened, rating = await self._open_conversation(
                 session, inbound, customer_id, text
@@ -202,7 +257,16 @@ class ConversationEngine:
                     external_user=inbound.external_user,
                 )
             await session.commit()
-            return _Stored(conversation, message, False, needs_bot, reopened, notice, history)
+            return Accepted(
+                conversation,
+                message,
+                inbound.external_user,
+                False,
+                needs_bot,
+                reopened,
+                notice,
+                history,
+            )
 
     async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
         identity = await session.scalar(

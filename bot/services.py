@@ -268,6 +268,19 @@ async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None
         await asyncio.sleep(interval_s)
 
 
+async def watch_unanswered(services: Services) -> None:
+    """Messages stored but not answered (a crash between the two) get the bot's turn."""
+    settings = services.settings
+    grace = timedelta(seconds=settings.unanswered_after_s)
+    max_age = timedelta(seconds=settings.unanswered_max_age_s)
+    while True:
+        try:
+            await services.engine.answer_unanswered(grace, max_age)
+        except Exception:
+            log.exception("catching up on unanswered messages failed")
+        await asyncio.sleep(settings.unanswered_after_s)
+
+
 @contextlib.asynccontextmanager
 async def running(services: Services) -> AsyncIterator[Services]:
     """Prepared services with their background tasks, torn down on exit."""
@@ -278,6 +291,8 @@ async def running(services: Services) -> AsyncIterator[Services]:
         asyncio.create_task(services.dispatcher.run(), name="outbox"),
         asyncio.create_task(watch_sla(services), name="sla"),
     ]
+    if services.settings.worker_index == 0:  # one sweeper is enough; the engine dedupes anyway
+        tasks.append(asyncio.create_task(watch_unanswered(services), name="unanswered"))
     try:
         async with rasa_engine(services), retrain_on_change(services):
             yield services

@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     outbox_lease_s: float = Field(
         default=60.0, ge=4, description="After a crash, a reply being sent is retried after this."
     )
+    unanswered_after_s: float = Field(
+        default=30.0,
+        ge=0.1,
+        description="A message stored this long ago and never answered (a crash) gets the "
+        "bot's turn then; checked this often.",
+    )
+    unanswered_max_age_s: float = Field(
+        default=3600.0, gt=0, description="Older unanswered messages are left to agents."
+    )
     business_hours: str = Field(default="Mon-Fri 09:00-18:00", description="or '24/7'")
     business_timezone: str = "UTC"
     sla_first_response_s: int = Field(default=300, ge=1)

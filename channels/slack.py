@@ -4,9 +4,9 @@ Customers: direct messages to the app (the whole DM is one conversation, or one 
 and messages in shared Slack Connect channels (each thread one conversation).
 Agents: each escalation is posted to an internal channel; in its thread an agent writes
 `claim`, replies (which claims it if nobody has), `handback` or `resolve`; the customer's
-messages are mirrored into the thread. Bolt verifies request signatures and acks before the
-listeners run (Slack's 3-second rule); Slack's retries carry the same message ts, which the
-engine deduplicates.
+messages are mirrored into the thread. Bolt verifies request signatures; a customer's message is
+acknowledged once it is stored and answered after (Slack's 3-second rule); Slack's retries
+carry the same message ts, which the engine deduplicates.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from bot import keys
 from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.bus import EventBus
-from bot.engine import ConversationEngine, ConversationNotFound
+from bot.engine import ConversationEngine, ConversationNotFound, ReceiveResult
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
 from bot.rate_limits import count_failure, refuse_repeat_failures
 from bot.states import StateConflict
@@ -116,7 +116,12 @@ class SlackChannel:
         self.agent_channel = agent_channel
         self._agents_by_slack_user: dict[str, int | None] = {}
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.app = AsyncApp(client=client, signing_secret=signing_secret)
+        self._answering: set[asyncio.Task[ReceiveResult]] = set()
+        # Ack only once the message is stored: a crash before that makes Slack retry, and the
+        # engine's catch-up sweep answers what was stored but not answered.
+        self.app = AsyncApp(
+            client=client, signing_secret=signing_secret, process_before_response=True
+        )
         self.app.event("message")(self._on_message)
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -126,7 +131,21 @@ class SlackChannel:
             return
         inbound = customer_message(body)
         if inbound is not None:
-            await self._engine.receive(inbound)
+            accepted = await self._engine.accept(inbound)
+            task = asyncio.create_task(self._engine.answer(accepted))
+            self._answering.add(task)
+            task.add_done_callback(self._answered)
+
+    def _answered(self, task: asyncio.Task[ReceiveResult]) -> None:
+        self._answering.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("slack message not answered", exc_info=task.exception())
+
+    async def stop(self) -> None:
+        """Unfinished bot turns are dropped; the catch-up sweep redoes them after a restart."""
+        for task in list(self._answering):
+            task.cancel()
+        await asyncio.gather(*self._answering, return_exceptions=True)
 
     async def _on_agent_message(self, event: dict[str, Any]) -> None:
         async with self._sessions() as session:
@@ -278,6 +297,7 @@ async def slack_running(slack: SlackChannel) -> AsyncIterator[None]:
             announcer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await announcer
+        await slack.stop()
 
 
 def _delivery_error(exc: SlackApiError) -> DeliveryError:

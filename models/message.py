@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime, utcnow
@@ -24,11 +24,21 @@ class SenderKind(enum.StrEnum):
     SYSTEM = "system"
 
 
+UNANSWERED = text("handled_at IS NULL AND direction = 'in'")
+"""Few rows at any time: the engine's catch-up sweep reads them by this index."""
+
+
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
+        Index(
+            "ix_messages_unanswered",
+            "created_at",
+            postgresql_where=UNANSWERED,
+            sqlite_where=UNANSWERED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -228,6 +229,33 @@ async def test_message_stored_before_a_crash_is_answered_when_redelivered(
     assert replayed.duplicate and len(replayed.replies) == 1
     once_more = await services.engine.receive(said("hello", external_id="crash-1"))
     assert once_more.replies == []
+
+
+async def test_a_message_stored_but_never_answered_is_answered_once_by_the_sweep(
+    services: Services, channel: RecordingChannel
+) -> None:
+    """A channel that acks once the message is stored (Slack) cannot count on a redelivery."""
+    accepted = await services.engine.accept(said("how much does it cost", external_id="lost-1"))
+    assert accepted.needs_bot  # ... and the process dies before the bot's turn
+    engine = services.engine
+    assert await engine.answer_unanswered(timedelta(0), timedelta(hours=1)) == 1
+
+    async def delivered() -> bool:
+        return len(channel.sent) == 1
+
+    await wait_for(delivered)
+    assert "per user" in channel.sent[0][1]
+    assert await engine.answer_unanswered(timedelta(0), timedelta(hours=1)) == 0
+    stale = await engine.accept(said("hello", external_id="lost-2"))
+    async with services.sessions() as session:
+        message = await session.get_one(Message, stale.message.id)
+        message.created_at = message.created_at - timedelta(hours=2)
+        await session.commit()
+    assert await engine.answer_unanswered(timedelta(0), timedelta(hours=1)) == 0  # for agents
+    fresh = await engine.accept(said("hello", external_id="lost-3"))
+    assert await engine.answer_unanswered(timedelta(minutes=1), timedelta(hours=1)) == 0
+    assert (await engine.answer(fresh)).replies  # its own turn, still in its grace period
+    assert await count(services, OutboxItem) == 2
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\x00\x01"])

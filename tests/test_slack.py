@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from bot import keys
 from bot.app import init_app
 from bot.settings import Settings
-from models import AgentRole
+from models import AgentRole, Message
 from tests.conftest import admin_headers, eventually
 from tests.fake_slack import (
     AGENT_CHANNEL,
@@ -77,6 +78,9 @@ async def slack(
 async def test_a_direct_message_gets_the_faq_answer(slack: TestClient, fake: FakeSlack) -> None:
     response = await post_event(slack, event())
     assert response.status == 200
+    async with slack.app[keys.SESSIONS]() as session:  # acked only once it is stored
+        stored = await session.scalar(select(Message.text).where(Message.direction == "in"))
+    assert stored == event()["event"]["text"]
     await eventually(lambda: fake.posts(DM))
     (post,) = fake.posts(DM)
     assert "Forgot password" in post["text"] and "thread_ts" not in post
