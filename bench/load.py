@@ -78,6 +78,7 @@ def start_server(
         DESKBOT_RATE_SESSIONS_PER_IP_MIN="1000000",
         DESKBOT_RATE_MESSAGES_PER_IP_MIN="1000000",
         DESKBOT_RATE_MESSAGES_PER_VISITOR_MIN="1000000",
+        DESKBOT_RATE_MESSAGES_PER_SENDER_MIN="1000000",
     )
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(workers)],

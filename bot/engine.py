@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,6 +49,36 @@ from models.base import utcnow
 log = logging.getLogger(__name__)
 S = ConversationState
 UNANSWERED_BATCH = 100
+
+# Built once: constructing a statement costs more CPU than running it.
+_BY_EXTERNAL_ID = select(Message).where(
+    Message.channel == bindparam("channel"), Message.external_id == bindparam("external_id")
+)
+_CUSTOMER_OF = select(CustomerIdentity.customer_id).where(
+    CustomerIdentity.channel == bindparam("channel"),
+    CustomerIdentity.external_user == bindparam("external_user"),
+)
+_LATEST_CONVERSATION = (
+    select(Conversation)
+    .where(
+        Conversation.channel == bindparam("channel"),
+        Conversation.external_thread == bindparam("external_thread"),
+        Conversation.customer_id == bindparam("customer_id"),
+    )
+    .order_by(Conversation.id.desc())
+    .limit(1)
+)
+_MARK_ANSWERED = (
+    update(Message)
+    .where(Message.id == bindparam("message_id"), Message.handled_at.is_(None))
+    .values(
+        intent=bindparam("intent"),
+        confidence=bindparam("confidence"),
+        handled_at=bindparam("handled_at"),
+        meta=bindparam("meta"),
+    )
+    .execution_options(synchronize_session=False)
+)
 _RATING = re.compile(r"\s*([1-5])\s*(/\s*5|stars?|星|分)?\s*[.!。！]?\s*", re.IGNORECASE)
 
 
@@ -207,9 +237,7 @@ class ConversationEngine:
     async def _try_store_inbound(self, inbound: InboundMessage, text: str) -> Accepted:
         async with self._sessions() as session:
             existing = await session.scalar(
-                select(Message).where(
-                    Message.channel == inbound.channel, Message.external_id == inbound.external_id
-                )
+                _BY_EXTERNAL_ID, {"channel": inbound.channel, "external_id": inbound.external_id}
             )
             if existing is not None:
                 conversation = await session.get_one(Conversation, existing.conversation_id)
@@ -269,14 +297,11 @@ class ConversationEngine:
             )
 
     async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
-        identity = await session.scalar(
-            select(CustomerIdentity).where(
-                CustomerIdentity.channel == inbound.channel,
-                CustomerIdentity.external_user == inbound.external_user,
-            )
+        customer_id = await session.scalar(
+            _CUSTOMER_OF, {"channel": inbound.channel, "external_user": inbound.external_user}
         )
-        if identity is not None:
-            return identity.customer_id
+        if customer_id is not None:
+            return customer_id
         customer = Customer(display_name=inbound.display_name or "")
         session.add(customer)
         await session.flush()
@@ -299,14 +324,12 @@ class ConversationEngine:
         else reopens it with the bot.
         """
         conversation = await session.scalar(
-            select(Conversation)
-            .where(
-                Conversation.channel == inbound.channel,
-                Conversation.external_thread == inbound.external_thread,
-                Conversation.customer_id == customer_id,
-            )
-            .order_by(Conversation.id.desc())
-            .limit(1)
+            _LATEST_CONVERSATION,
+            {
+                "channel": inbound.channel,
+                "external_thread": inbound.external_thread,
+                "customer_id": customer_id,
+            },
         )
         if conversation is None:
             conversation = Conversation(
@@ -426,14 +449,14 @@ class ConversationEngine:
                     sla_breached=False,
                 )
             claimed = await session.execute(
-                update(Message)
-                .where(Message.id == message.id, Message.handled_at.is_(None))
-                .values(
-                    intent=nlu.intent,
-                    confidence=nlu.confidence,
-                    handled_at=utcnow(),
-                    meta={**message.meta, "decision": _decision_record(decision)},
-                )
+                _MARK_ANSWERED,
+                {
+                    "message_id": message.id,
+                    "intent": nlu.intent,
+                    "confidence": nlu.confidence,
+                    "handled_at": utcnow(),
+                    "meta": {**message.meta, "decision": _decision_record(decision)},
+                },
             )
             if claimed.rowcount == 0:
                 raise _AlreadyAnswered(message.id)

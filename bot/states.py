@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Update, bindparam, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Conversation, ConversationState
@@ -42,15 +43,24 @@ async def transition(
     sources = expected if isinstance(expected, frozenset) else frozenset({expected})
     for source in sources:
         check_transition(source, target)
-    result = await session.execute(
-        update(Conversation)
-        .where(
-            Conversation.id == conversation_id, Conversation.state.in_([s.value for s in sources])
-        )
-        .values(state=target.value, **fields)
-        .execution_options(synchronize_session=False)
-    )
+    statement = _compare_and_set(sources, target, tuple(sorted(fields)))
+    values = {f"new_{name}": value for name, value in fields.items()}
+    result = await session.execute(statement, {"conversation_id": conversation_id, **values})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StateConflict(
             f"conversation {conversation_id} is no longer {'/'.join(sorted(sources))}"
         )
+
+
+@functools.lru_cache(maxsize=128)
+def _compare_and_set(
+    sources: frozenset[ConversationState], target: ConversationState, fields: tuple[str, ...]
+) -> Update:
+    """Built once per kind of change: building a statement costs more than running it."""
+    in_source = or_(*(Conversation.state == source.value for source in sorted(sources)))
+    return (
+        update(Conversation)
+        .where(Conversation.id == bindparam("conversation_id"), in_source)
+        .values(state=target.value, **{name: bindparam(f"new_{name}") for name in fields})
+        .execution_options(synchronize_session=False)
+    )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any
 
@@ -19,8 +20,10 @@ from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
 from bot.bus import BusUnavailable, EventBus
+from bot.engine import ConversationEngine
 from bot.events import MessageDelivered, MessageView, thread_topic
-from bot.rate_limits import RateLimited, check
+from bot.rate_limits import RateLimited, RateLimiter, check
+from bot.settings import Settings
 from channels.base import (
     DeliveryError,
     DeliveryTarget,
@@ -110,13 +113,27 @@ def _visitor(request: web.Request, token: str | None) -> Visitor:
         raise BadRequest(str(exc), status=401) from None
 
 
-async def _throttle(request: web.Request, visitor: Visitor) -> None:
-    settings = request.config_dict[keys.SETTINGS]
-    limiter = request.config_dict[keys.RATE_LIMITER]
-    await check(
-        limiter, f"messages:visitor:{visitor.visitor_id}", settings.rate_messages_per_visitor_min
-    )
-    await check(limiter, f"messages:ip:{request.remote}", settings.rate_messages_per_ip_min)
+@dataclass(frozen=True, slots=True)
+class _Senders:
+    """What handling a customer's message needs, looked up once per socket, not per frame."""
+
+    engine: ConversationEngine
+    limiter: RateLimiter
+    settings: Settings
+
+    @classmethod
+    def of(cls, request: web.Request) -> _Senders:
+        config = request.config_dict
+        return cls(config[keys.ENGINE], config[keys.RATE_LIMITER], config[keys.SETTINGS])
+
+    async def throttle(self, visitor: Visitor, address: str | None) -> None:
+        limits = self.settings
+        await check(
+            self.limiter,
+            f"messages:visitor:{visitor.visitor_id}",
+            limits.rate_messages_per_visitor_min,
+        )
+        await check(self.limiter, f"messages:ip:{address}", limits.rate_messages_per_ip_min)
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -195,11 +212,10 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
     )
     async def send(request: web.Request) -> web.Response:
         visitor = _visitor(request, _bearer(request))
-        await _throttle(request, visitor)
+        senders = _Senders.of(request)
+        await senders.throttle(visitor, request.remote)
         body = await read_model(request, SendRequest)
-        result = await request.config_dict[keys.ENGINE].receive(
-            _inbound(visitor, body.text, body.client_message_id)
-        )
+        result = await senders.engine.receive(_inbound(visitor, body.text, body.client_message_id))
         response = SendResponse(
             conversation_id=result.conversation_id,
             message_id=result.message_id,
@@ -263,13 +279,15 @@ async def _socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_request_bytes)
     await ws.prepare(request)
     bus = request.config_dict[keys.BUS]
+    senders = _Senders.of(request)
     with bus.subscribe(thread_topic(CHANNEL, visitor.thread_id)) as deliveries:
         await ws.send_json({"type": "history", **(await _history(request, visitor)).model_dump()})
         pusher = asyncio.create_task(_push(ws, deliveries.queue))
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
-                    await ws.send_json(await _on_frame(request, visitor, frame.data))
+                    reply = await _on_frame(senders, visitor, request.remote, frame.data)
+                    await ws.send_json(reply)
                 elif frame.type == WSMsgType.BINARY:
                     await ws.send_json({"type": "error", "error": "send JSON text frames"})
         finally:
@@ -286,7 +304,9 @@ async def _push(ws: web.WebSocketResponse, queue: asyncio.Queue[Any]) -> None:
             await ws.send_json({"type": "message", "message": event.message.to_json()})
 
 
-async def _on_frame(request: web.Request, visitor: Visitor, data: str) -> dict[str, Any]:
+async def _on_frame(
+    senders: _Senders, visitor: Visitor, address: str | None, data: str
+) -> dict[str, Any]:
     """Handle one client frame; bad frames get an error frame and the socket stays open."""
     try:
         payload = parse_json(data, "the frame")
@@ -295,14 +315,12 @@ async def _on_frame(request: web.Request, visitor: Visitor, data: str) -> dict[s
     if not isinstance(payload, dict) or payload.get("type") != "message":
         return {"type": "error", "error": 'expected {"type": "message", "text": …}'}
     try:
-        await _throttle(request, visitor)
+        await senders.throttle(visitor, address)
     except RateLimited as exc:
         return {"type": "error", "error": str(exc), "retry_after": int(exc.retry_after) + 1}
     try:
         body = SendRequest.model_validate({k: v for k, v in payload.items() if k != "type"})
-        result = await request.config_dict[keys.ENGINE].receive(
-            _inbound(visitor, body.text, body.client_message_id)
-        )
+        result = await senders.engine.receive(_inbound(visitor, body.text, body.client_message_id))
     except ValidationError as exc:
         return {"type": "error", "error": exc.errors()[0]["msg"]}
     except InvalidMessage as exc:

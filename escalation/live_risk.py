@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation.churn import ChurnScore, Factor
@@ -18,6 +18,19 @@ from models import Conversation, ConversationState
 WINDOW = timedelta(days=30)
 BASELINE = 0.1
 """Risk assumed for a customer with no CRM model score."""
+
+
+_OTHER = Conversation.id != bindparam("current")
+_RECENT = Conversation.created_at >= bindparam("since")
+_OPEN = or_(
+    Conversation.state == ConversationState.QUEUED.value,
+    Conversation.state == ConversationState.AGENT.value,
+)
+_COUNTS = select(  # built once: constructing it costs more CPU than running it
+    func.count().filter(_RECENT),
+    func.count().filter(_RECENT, _OTHER, Conversation.escalated_at.is_not(None)),
+    func.count().filter(_OTHER, _OPEN),
+).where(Conversation.customer_id == bindparam("customer_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +44,10 @@ class LiveSignals:
 async def live_signals(
     session: AsyncSession, customer_id: int, current_conversation: int, mood: float, now: datetime
 ) -> LiveSignals:
-    since = now - WINDOW
-    other = Conversation.id != current_conversation
-    recent = Conversation.created_at >= since
-    open_states = [ConversationState.QUEUED.value, ConversationState.AGENT.value]
     contacts, escalations, unresolved = (
         await session.execute(
-            select(
-                func.count().filter(recent),
-                func.count().filter(recent, other, Conversation.escalated_at.is_not(None)),
-                func.count().filter(other, Conversation.state.in_(open_states)),
-            ).where(Conversation.customer_id == customer_id)
+            _COUNTS,
+            {"customer_id": customer_id, "current": current_conversation, "since": now - WINDOW},
         )
     ).one()
     return LiveSignals(contacts or 0, escalations or 0, unresolved or 0, mood)

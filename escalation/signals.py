@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import NluResult, Outcome
@@ -17,6 +17,16 @@ from knowledge.service import KnowledgeBase
 from models import Conversation, Customer, Direction, Message
 
 HISTORY = 6
+_EARLIER = (  # built once: constructing a statement costs more CPU than running it
+    select(Message.text, Message.sentiment, Message.intent)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.direction == Direction.IN.value,
+        Message.id < bindparam("message_id"),
+    )
+    .order_by(Message.id.desc())
+    .limit(HISTORY)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +58,7 @@ class SignalGatherer:
         """Within the caller's transaction; `message` must have its id (flushed)."""
         earlier = (
             await session.execute(
-                select(Message.text, Message.sentiment, Message.intent)
-                .where(
-                    Message.conversation_id == conversation.id,
-                    Message.direction == Direction.IN.value,
-                    Message.id < message.id,
-                )
-                .order_by(Message.id.desc())
-                .limit(HISTORY)
+                _EARLIER, {"conversation_id": conversation.id, "message_id": message.id}
             )
         ).all()
         customer = await session.get_one(Customer, conversation.customer_id)
