@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation.churn import ChurnScore, Factor
 from models import Conversation, ConversationState
@@ -26,11 +25,18 @@ _OPEN = or_(
     Conversation.state == ConversationState.QUEUED.value,
     Conversation.state == ConversationState.AGENT.value,
 )
-_COUNTS = select(  # built once: constructing it costs more CPU than running it
-    func.count().filter(_RECENT),
-    func.count().filter(_RECENT, _OTHER, Conversation.escalated_at.is_not(None)),
-    func.count().filter(_OTHER, _OPEN),
-).where(Conversation.customer_id == bindparam("customer_id"))
+COUNTS = (
+    select(
+        func.count().filter(_RECENT).label("contacts"),
+        func.count()
+        .filter(_RECENT, _OTHER, Conversation.escalated_at.is_not(None))
+        .label("escalations"),
+        func.count().filter(_OTHER, _OPEN).label("unresolved"),
+    )
+    .where(Conversation.customer_id == bindparam("customer_id"))
+    .subquery("live")
+)
+"""One row of counts for the customer; its parameters come from counts_parameters()."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +47,10 @@ class LiveSignals:
     mood: float
 
 
-async def live_signals(
-    session: AsyncSession, customer_id: int, current_conversation: int, mood: float, now: datetime
-) -> LiveSignals:
-    contacts, escalations, unresolved = (
-        await session.execute(
-            _COUNTS,
-            {"customer_id": customer_id, "current": current_conversation, "since": now - WINDOW},
-        )
-    ).one()
-    return LiveSignals(contacts or 0, escalations or 0, unresolved or 0, mood)
+def counts_parameters(
+    customer_id: int, current_conversation: int, now: datetime
+) -> dict[str, object]:
+    return {"customer_id": customer_id, "current": current_conversation, "since": now - WINDOW}
 
 
 def combine(model: ChurnScore | None, live: LiveSignals) -> ChurnScore:

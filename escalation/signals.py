@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import NluResult, Outcome
 from escalation.churn import ChurnScorer
-from escalation.live_risk import LiveSignals, combine, live_signals
+from escalation.live_risk import COUNTS, LiveSignals, combine, counts_parameters
 from escalation.policy import Signals, rejects_answer
 from escalation.sentiment import Sentiment, trend
 from escalation.sla import Clock, system_clock
@@ -27,6 +28,18 @@ _EARLIER = (  # built once: constructing a statement costs more CPU than running
     .order_by(Message.id.desc())
     .limit(HISTORY)
 )
+_CUSTOMER_AND_COUNTS = (
+    select(Customer.tier, Customer.attributes, COUNTS)
+    .select_from(Customer)
+    .join(COUNTS, true())
+    .where(Customer.id == bindparam("customer_id"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    tier: str
+    attributes: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +48,7 @@ class History:
     the customer's message, so the bot's turn costs no extra round trips for it."""
 
     earlier: tuple[tuple[str, float | None, str | None], ...]  # (text, sentiment, intent)
-    customer: Customer
+    customer: CustomerFacts
     live: LiveSignals
 
 
@@ -61,9 +74,17 @@ class SignalGatherer:
                 _EARLIER, {"conversation_id": conversation.id, "message_id": message.id}
             )
         ).all()
-        customer = await session.get_one(Customer, conversation.customer_id)
-        live = await live_signals(session, customer.id, conversation.id, 0.0, self._clock())
-        return History(tuple((t, s, i) for t, s, i in earlier), customer, live)
+        facts = (
+            await session.execute(
+                _CUSTOMER_AND_COUNTS,
+                counts_parameters(conversation.customer_id, conversation.id, self._clock()),
+            )
+        ).one()
+        return History(
+            tuple((t, s, i) for t, s, i in earlier),
+            CustomerFacts(facts.tier, facts.attributes or {}),
+            LiveSignals(facts.contacts or 0, facts.escalations or 0, facts.unresolved or 0, 0.0),
+        )
 
     async def history(self, conversation: Conversation, message: Message) -> History:
         async with self._sessions() as session:

@@ -327,3 +327,27 @@ async def test_parses_asked_for_together_run_as_one_batch_with_the_same_results(
         model.rank_many = real_rank_many  # type: ignore[method-assign]
     assert calls == [3]
     assert together == [services.nlu.parse(t) for t in texts]
+
+
+async def test_what_the_customer_went_through_raises_their_live_churn_risk(
+    services: Services,
+) -> None:
+    """Read from the database in the transaction that stores the message: earlier escalations
+    and chats still waiting for a person count; the current conversation does not."""
+    first = await services.engine.receive(said("how much does it cost", user="u9"))
+    async with services.sessions() as session:
+        message = await session.get_one(Message, first.message_id)
+        calm_risk = message.meta["decision"]["signals"]["churn_risk"]
+    escalated = await services.engine.receive(
+        InboundMessage("test", "u9", "thread-u9-b", uuid.uuid4().hex, "I want a human agent")
+    )
+    assert escalated.state == "queued"
+    later = await services.engine.receive(
+        InboundMessage("test", "u9", "thread-u9-c", uuid.uuid4().hex, "how much does it cost")
+    )
+    async with services.sessions() as session:
+        message = await session.get_one(Message, later.message_id)
+        risk = message.meta["decision"]["signals"]["churn_risk"]
+    # one escalation (+0.1) and one unresolved chat (+0.1) on top of the 0.1 baseline
+    assert calm_risk == pytest.approx(0.1)
+    assert risk == pytest.approx(1 - 0.9 * 0.9 * 0.9, abs=1e-3)
