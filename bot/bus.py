@@ -37,8 +37,16 @@ class BusUnavailable(Exception):
     """A `required` event may not have reached the other processes."""
 
 
+Topics = str | tuple[str, ...]
+"""One topic, or several that get the same event (one round trip across processes)."""
+
+
+def topics_of(topics: Topics) -> tuple[str, ...]:
+    return (topics,) if isinstance(topics, str) else topics
+
+
 class EventBus(Protocol):
-    async def publish(self, topic: str, event: Event, *, required: bool = False) -> None:
+    async def publish(self, topics: Topics, event: Event, *, required: bool = False) -> None:
         """`required`: raise BusUnavailable unless every process got the event (a delivery
         the caller will retry); otherwise a failure reaches this process only, with a warning."""
         ...
@@ -54,12 +62,16 @@ class InProcessBus:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
 
-    async def publish(self, topic: str, event: Event, *, required: bool = False) -> None:
-        for subscription in list(self._subscribers.get(topic, ())):
-            try:
-                subscription.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                log.warning("subscriber too slow; event dropped", extra={"topic": topic})
+    async def publish(self, topics: Topics, event: Event, *, required: bool = False) -> None:
+        for topic in topics_of(topics):
+            for subscription in list(self._subscribers.get(topic, ())):
+                try:
+                    subscription.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    log.warning("subscriber too slow; event dropped", extra={"topic": topic})
+
+    def has_subscribers(self, topic: str) -> bool:
+        return topic in self._subscribers
 
     @contextlib.contextmanager
     def subscribe(self, topic: str) -> Iterator[Subscription]:

@@ -627,8 +627,7 @@ class ConversationEngine:
 
     async def _announce(self, view: MessageView) -> None:
         event = MessageCreated(message=view)
-        await self._bus.publish(conversation_topic(view.conversation_id), event)
-        await self._bus.publish(AGENTS_TOPIC, event)
+        await self._bus.publish((conversation_topic(view.conversation_id), AGENTS_TOPIC), event)
 
     async def _after_commit_state(
         self,
@@ -639,8 +638,7 @@ class ConversationEngine:
     ) -> None:
         event = ConversationChanged(conversation_id, state.value, previous.value, reason)
         log.info("conversation state changed", extra=event.to_json())
-        await self._bus.publish(conversation_topic(conversation_id), event)
-        await self._bus.publish(AGENTS_TOPIC, event)
+        await self._bus.publish((conversation_topic(conversation_id), AGENTS_TOPIC), event)
 
 
 async def _insert_message(session: AsyncSession, message: Message) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from redis.exceptions import RedisError
@@ -28,6 +28,10 @@ class RateLimiter(Protocol):
         """Count one request; 0 when allowed, else seconds until the window resets."""
         ...
 
+    async def hit_all(self, limits: Sequence[tuple[str, int]], window_s: int) -> float:
+        """Count one request against each (key, limit) at once; the longest wait, or 0."""
+        ...
+
     async def peek(self, key: str, limit: int, window_s: int) -> float:
         """Like hit, without counting: would the next request be refused, and for how long."""
         ...
@@ -35,8 +39,11 @@ class RateLimiter(Protocol):
     async def reset(self, key: str, window_s: int) -> None: ...
 
 
-async def check(limiter: RateLimiter, key: str, limit: int, window_s: int = 60) -> None:
-    wait = await limiter.hit(key, limit, window_s)
+async def check(
+    limiter: RateLimiter, limits: Sequence[tuple[str, int]], window_s: int = 60
+) -> None:
+    """Count the request against every (key, limit); refuse it if any is exceeded."""
+    wait = await limiter.hit_all(limits, window_s)
     if wait > 0:
         raise RateLimited(wait)
 
@@ -69,6 +76,9 @@ class MemoryRateLimiter:
         self._counts[(key, window)] = count
         return 0.0 if count <= limit else (window + 1) * window_s - now
 
+    async def hit_all(self, limits: Sequence[tuple[str, int]], window_s: int) -> float:
+        return max([await self.hit(key, limit, window_s) for key, limit in limits], default=0.0)
+
     async def peek(self, key: str, limit: int, window_s: int) -> float:
         now = self._clock()
         window = int(now // window_s)
@@ -86,16 +96,24 @@ class RedisRateLimiter:
         self._clock = clock
 
     async def hit(self, key: str, limit: int, window_s: int) -> float:
+        return await self.hit_all([(key, limit)], window_s)
+
+    async def hit_all(self, limits: Sequence[tuple[str, int]], window_s: int) -> float:
+        """One round trip for all the counters."""
         now = self._clock()
         window = int(now // window_s)
-        name = f"{self._prefix}:rate:{key}:{window}"
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                count, _ = await pipe.incr(name).expire(name, window_s * 2).execute()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, _ in limits:
+                    name = f"{self._prefix}:rate:{key}:{window}"
+                    pipe.incr(name).expire(name, window_s * 2)
+                replies = await pipe.execute()
         except RedisError as exc:  # fail open: a Redis outage must not lock customers out
             log.warning("rate limit check skipped; redis unavailable", extra={"error": str(exc)})
             return 0.0
-        return 0.0 if int(count) <= limit else (window + 1) * window_s - now
+        counts = replies[::2]
+        over = any(int(count) > limit for count, (_, limit) in zip(counts, limits, strict=True))
+        return (window + 1) * window_s - now if over else 0.0
 
     async def peek(self, key: str, limit: int, window_s: int) -> float:
         now = self._clock()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from redis.exceptions import RedisError
 
-from bot.bus import BusUnavailable, InProcessBus, Subscription
+from bot.bus import BusUnavailable, InProcessBus, Subscription, Topics, topics_of
 from bot.events import Event, event_from_json
 from bot.redis_client import connect
 
@@ -34,15 +34,19 @@ class RedisBus:
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
-    async def publish(self, topic: str, event: Event, *, required: bool = False) -> None:
-        await self._local.publish(topic, event)
+    async def publish(self, topics: Topics, event: Event, *, required: bool = False) -> None:
+        await self._local.publish(topics, event)
+        data = json.dumps(event.to_json())
         try:
-            await self._redis.publish(f"{self._prefix}:{topic}", json.dumps(event.to_json()))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for topic in topics_of(topics):
+                    pipe.publish(f"{self._prefix}:{topic}", data)
+                await pipe.execute()
         except RedisError as exc:
             log.warning(
                 "redis publish failed; delivered in this process only", extra={"error": str(exc)}
             )
-            await self._everywhere.publish(topic, event)
+            await self._everywhere.publish(topics, event)
             if required:
                 raise BusUnavailable(f"event bus unavailable: {exc}") from exc
 
@@ -86,6 +90,8 @@ class RedisBus:
 
     async def _deliver(self, channel: bytes, data: bytes) -> None:
         topic = channel.decode().removeprefix(f"{self._prefix}:")
+        if not self._everywhere.has_subscribers(topic):
+            return  # most events concern a socket another process holds: skip decoding them
         try:
             event = event_from_json(json.loads(data))
         except (ValueError, KeyError, TypeError) as exc:

@@ -29,6 +29,7 @@ from bot.redis_bus import RedisBus
 from bot.sender_throttle import SenderThrottle
 from bot.settings import Settings
 from channels.base import OutputChannel
+from channels.webchat import CHANNEL as WEBCHAT
 from escalation.churn import ChurnScorer
 from escalation.hours_store import HoursStore, HoursView
 from escalation.policy import PolicySettings
@@ -124,7 +125,9 @@ def build_services(
         SignalGatherer(sessions, knowledge, churn, clock),
         SentimentAnalyzer(),
         queue,
-        SenderThrottle(limiter, settings.rate_messages_per_sender_min),
+        SenderThrottle(
+            limiter, settings.rate_messages_per_sender_min, limited_at_the_door=frozenset({WEBCHAT})
+        ),
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
     )

@@ -130,10 +130,11 @@ class _Senders:
         limits = self.settings
         await check(
             self.limiter,
-            f"messages:visitor:{visitor.visitor_id}",
-            limits.rate_messages_per_visitor_min,
+            [
+                (f"messages:visitor:{visitor.visitor_id}", limits.rate_messages_per_visitor_min),
+                (f"messages:ip:{address}", limits.rate_messages_per_ip_min),
+            ],
         )
-        await check(self.limiter, f"messages:ip:{address}", limits.rate_messages_per_ip_min)
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -191,8 +192,7 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
         settings = request.config_dict[keys.SETTINGS]
         await check(
             request.config_dict[keys.RATE_LIMITER],
-            f"sessions:ip:{request.remote}",
-            settings.rate_sessions_per_ip_min,
+            [(f"sessions:ip:{request.remote}", settings.rate_sessions_per_ip_min)],
         )
         body = await read_model(request, SessionRequest) if request.can_read_body else None
         visitor_id = uuid.uuid4().hex
