@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -18,6 +20,8 @@ from bot.nlu.local import TrainingExample
 from knowledge.errors import IntentExists, IntentNotFound, VersionConflict
 from knowledge.schema import IntentData, IntentPatch, IntentView
 from models import AuditEntry, FaqIntent
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGE = "en"
 
@@ -39,6 +43,13 @@ SNAPSHOT_MAX_AGE_S = 30.0
 an event is lost (Redis down) or the table was changed behind deskbot's back."""
 
 
+def _log_failure(task: asyncio.Task[dict[str, _Faq]]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning(
+            "knowledge base refresh failed; the old snapshot stays", exc_info=task.exception()
+        )
+
+
 @dataclass(frozen=True)
 class _Faq:
     enabled: bool
@@ -54,6 +65,8 @@ class KnowledgeBase:
         self._snapshot: dict[str, _Faq] | None = None
         self._snapshot_at = 0.0
         self._generation = 0
+        self._loading = asyncio.Lock()
+        self._refreshing: asyncio.Task[dict[str, _Faq]] | None = None
 
     def forget_snapshot(self) -> None:
         """The knowledge base changed: the next read loads it again."""
@@ -61,10 +74,25 @@ class KnowledgeBase:
         self._snapshot = None
 
     async def _faqs(self) -> dict[str, _Faq]:
-        """What the bot reads on every message, from memory instead of a query per message."""
+        """What the bot reads on every message, from memory instead of a query per message.
+
+        An old snapshot is served while one task reloads it (messages never wait for the
+        refresh, and a burst of them does not load the table once each); after an edit,
+        readers wait for one shared load."""
         snapshot = self._snapshot
-        if snapshot is not None and time.monotonic() - self._snapshot_at < SNAPSHOT_MAX_AGE_S:
+        if snapshot is not None:
+            if time.monotonic() - self._snapshot_at >= SNAPSHOT_MAX_AGE_S:
+                self._refresh_in_background()
             return snapshot
+        async with self._loading:
+            return self._snapshot or await self._load()
+
+    def _refresh_in_background(self) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._load(), name="kb-snapshot")
+            self._refreshing.add_done_callback(_log_failure)
+
+    async def _load(self) -> dict[str, _Faq]:
         generation = self._generation
         async with self._sessions() as session:
             rows = (await session.scalars(select(FaqIntent))).all()
