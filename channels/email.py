@@ -9,7 +9,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.engine import ConversationEngine
 from bot.settings import Settings
 from channels.base import DeliveryError, DeliveryTarget, InvalidMessage, OutboundText
-from channels.email_message import CHANNEL, MalformedEmail, read_email
+from channels.email_message import CHANNEL, MalformedEmail, read_email, reply_message_id
 from models import Message
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class EmailOutput:
         mail["To"] = target.external_user
         mail["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
         mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = make_msgid("deskbot", domain=self._domain)
+        mail["Message-ID"] = reply_message_id(target.external_thread, self._domain)
         replied_to = last.get("message_id")
         if replied_to:
             references = [r for r in str(last.get("references", "")).split() if r]

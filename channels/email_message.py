@@ -9,8 +9,10 @@ deskbot never answers a machine and never starts a mail loop.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -27,6 +29,7 @@ REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "zh", "ja"]
 _QUOTE_INTRO = re.compile(r"^(on .+ wrote:|在.+写道[:：]|-{2,} ?original message ?-{2,})\s*$", re.I)
 _AUTOMATED_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|bounces?)[@+]", re.I)
 _ID = re.compile(r"<[^<>\s]+>")
+_REPLY_MARK = "deskbot-thread-"
 
 
 class MalformedEmail(ValueError):
@@ -45,7 +48,9 @@ class CustomerEmail:
 
     @property
     def thread(self) -> str:
-        return self.references[0] if self.references else self.message_id
+        if not self.references:
+            return self.message_id
+        return thread_of_reply(self.references[0]) or self.references[0]
 
     def inbound(self) -> InboundMessage:
         return InboundMessage(
@@ -128,6 +133,27 @@ def _body(message: EmailMessage) -> str:
         converter.body_width = 0
         return converter.handle(content)
     return str(content)
+
+
+def reply_message_id(thread: str, domain: str) -> str:
+    """Our replies' Message-ID carries their thread, so a customer's answer that names only
+    the reply (In-Reply-To without References, as some mail clients send) finds its
+    conversation. A sender can only steer their own mail into their own conversations."""
+    code = base64.b32encode(thread.encode()).decode().rstrip("=").lower()
+    return f"<{secrets.token_hex(8)}.{_REPLY_MARK}{code}@{domain}>"
+
+
+def thread_of_reply(message_id: str) -> str | None:
+    """The thread a reply_message_id() names, or None for anyone else's Message-ID."""
+    local = message_id.strip("<>").rpartition("@")[0]
+    _, mark, code = local.partition(f".{_REPLY_MARK}")
+    if not mark or not code:
+        return None
+    try:
+        thread = base64.b32decode(code.upper() + "=" * (-len(code) % 8)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return thread if _ID.fullmatch(thread) else None
 
 
 def _ids(header: str) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot import keys
 from bot.app import init_app
 from bot.settings import Settings
-from channels.email_message import read_email
+from channels.email_message import read_email, reply_message_id, thread_of_reply
 from models import OutboxItem
 from tests.conftest import admin_headers, eventually
 from tests.mail_servers import (
@@ -130,6 +130,39 @@ async def test_a_question_by_mail_gets_a_threaded_answer_over_starttls(
     ).json()
     customer_texts = [m["text"] for m in detail["messages"] if m["sender_kind"] == "customer"]
     assert customer_texts == ["Hi, how do I reset my password?", "I did that but no email arrived."]
+
+
+async def test_an_answer_naming_only_our_reply_stays_in_its_conversation(
+    mail: TestClient, provider: SmtpProvider
+) -> None:
+    """Some mail clients send In-Reply-To without References."""
+    question = customer_mail("How do I reset my password?")
+    await deliver(mail, question)
+    await eventually(lambda: provider.received)
+    (reply,) = provider.received
+    assert thread_of_reply(reply["Message-ID"]) == question["Message-ID"]
+    follow_up = customer_mail("It worked, thanks. And how much does it cost?", subject="Re: x")
+    follow_up["In-Reply-To"] = reply["Message-ID"]
+    await deliver(mail, follow_up)
+    await eventually(lambda: len(provider.received) == 2)
+    assert provider.received[1]["In-Reply-To"] == follow_up["Message-ID"]
+    assert thread_of_reply(provider.received[1]["Message-ID"]) == question["Message-ID"]
+    listed = await (await mail.get("/api/conversations", headers=admin_headers(mail))).json()
+    assert len(listed["conversations"]) == 1
+
+
+def test_only_our_own_reply_ids_name_a_thread() -> None:
+    ours = reply_message_id("<root.1@customer.test>", "acme.test")
+    assert ours.endswith("@acme.test>") and thread_of_reply(ours) == "<root.1@customer.test>"
+    assert reply_message_id("<root.1@customer.test>", "acme.test") != ours  # unique per reply
+    for other in [
+        "<CAF=abc@mail.gmail.com>",
+        "<x.deskbot-thread-@acme.test>",
+        "<x.deskbot-thread-!!!notbase32@acme.test>",
+        "<x.deskbot-thread-mfrggzdfmy@acme.test>",  # decodes, but not to a Message-ID
+        "",
+    ]:
+        assert thread_of_reply(other) is None, other
 
 
 async def test_auto_replies_bounces_and_our_own_mail_are_never_answered(
