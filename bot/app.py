@@ -148,7 +148,12 @@ def _add_channels(
         mode = settings.telegram_mode if primary else "webhook"
         lifetimes.append(telegram_running(bot, receiver, mode, settings.telegram_poll_timeout_s))
     if settings.email_address:
-        receiver = EmailReceiver(services.engine, settings.email_address)
+        receiver = EmailReceiver(
+            services.engine,
+            settings.email_address,
+            services.limiter,
+            settings.email_receiver_messages_per_ip_min,
+        )
         channels[EMAIL] = EmailOutput(settings, services.sessions)
         if settings.email_receiver_port and primary:
             lifetimes.append(smtp_receiver(receiver, settings))

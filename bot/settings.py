@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     email_receiver_port: int = Field(
         default=0, ge=0, le=65535, description="Built-in SMTP receiver for forwarded mail; 0: off."
     )
+    email_receiver_messages_per_ip_min: int = Field(
+        default=120,
+        ge=1,
+        description="Mails per minute the SMTP receiver takes from one address; more get 451 "
+        "(the sender retries). A forwarding mail server sends all mail from one address.",
+    )
     email_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     load_demo_kb: bool = True
     worker_index: int = Field(

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engine import ConversationEngine
+from bot.rate_limits import RateLimiter
 from bot.settings import Settings
 from channels.base import DeliveryError, DeliveryTarget, InvalidMessage, OutboundText
 from channels.email_message import CHANNEL, MalformedEmail, read_email, reply_message_id
@@ -99,9 +100,17 @@ class EmailOutput:
 class EmailReceiver:
     """One path for every way mail arrives: parse, drop machines, hand people to the engine."""
 
-    def __init__(self, engine: ConversationEngine, support_address: str) -> None:
+    def __init__(
+        self,
+        engine: ConversationEngine,
+        support_address: str,
+        limiter: RateLimiter,
+        messages_per_ip_min: int,
+    ) -> None:
         self._engine = engine
         self.support_address = support_address.lower()
+        self._limiter = limiter
+        self._per_ip = messages_per_ip_min
 
     async def take(self, raw: bytes) -> str:
         try:
@@ -122,6 +131,19 @@ class EmailReceiver:
         return "duplicate" if result.duplicate else "accepted"
 
     # aiosmtpd handler hooks -------------------------------------------------------------
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """A flood from one address is deferred: a temporary failure makes the sending server
+        queue the mail and try again later, so nothing is lost."""
+        address_of_peer = session.peer[0] if isinstance(session.peer, tuple) else session.peer
+        wait = await self._limiter.hit(f"smtp:ip:{address_of_peer}", self._per_ip, 60)
+        if wait > 0:
+            return f"451 4.7.1 too many messages from your address; try again in {int(wait) + 1} s"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

@@ -203,6 +203,24 @@ async def test_duplicates_relaying_and_oversized_mail_are_refused_or_ignored(
     assert refused.value.code == 552
 
 
+async def test_a_flood_from_one_address_is_deferred_not_lost(
+    aiohttp_client,  # type: ignore[no-untyped-def]
+    mail_settings: Callable[..., Settings],
+    provider: SmtpProvider,
+) -> None:
+    settings = mail_settings(email_receiver_port=free_port(), email_receiver_messages_per_ip_min=2)
+    client: TestClient = await aiohttp_client(await init_app(settings))
+    await deliver(client, customer_mail("How do I reset my password?"))
+    await deliver(client, customer_mail("How much does it cost?", sender="sam@customer.test"))
+    with pytest.raises(aiosmtplib.SMTPSenderRefused) as deferred:
+        await deliver(client, customer_mail("And a third thing", sender="kim@customer.test"))
+    assert deferred.value.code == 451  # temporary: the sending server queues it and retries
+    assert "too many messages" in deferred.value.message
+    await eventually(lambda: len(provider.received) == 2)
+    listed = await (await client.get("/api/conversations", headers=admin_headers(client))).json()
+    assert len(listed["conversations"]) == 2
+
+
 async def test_html_only_mail_is_read_as_text() -> None:
     message = EmailMessage()
     message["From"] = CUSTOMER
