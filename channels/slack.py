@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "slack"
 MAX_EVENT_BYTES = 512 * 1024
+EMAIL_CACHE_S = 600.0
+"""How long a Slack user's email (users.info) is trusted before it is asked again."""
 COMMANDS = {
     "claim": "claim",
     "take": "claim",
@@ -114,7 +117,7 @@ class SlackChannel:
         self._sessions = sessions
         self._bus = bus
         self.agent_channel = agent_channel
-        self._agents_by_slack_user: dict[str, int | None] = {}
+        self._emails_by_slack_user: dict[str, tuple[str, float]] = {}
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._answering: set[asyncio.Task[ReceiveResult]] = set()
         # Ack only once the message is stored: a crash before that makes Slack retry, and the
@@ -190,20 +193,29 @@ class SlackChannel:
             )
 
     async def _agent_for(self, slack_user: str) -> int | None:
-        """Slack users are matched to deskbot agents by email (users:read.email scope)."""
-        if slack_user not in self._agents_by_slack_user:
-            try:
-                info = await self.client.users_info(user=slack_user)
-            except SlackApiError as exc:
-                log.warning("slack users.info failed", extra={"error": str(exc)})
-                return None
-            email = (info.get("user") or {}).get("profile", {}).get("email", "")
-            async with self._sessions() as session:
-                agent_id = await session.scalar(
-                    select(Agent.id).where(Agent.email == email.lower(), Agent.active)
-                )
-            self._agents_by_slack_user[slack_user] = agent_id
-        return self._agents_by_slack_user[slack_user]
+        """Slack users are matched to deskbot agents by email (users:read.email scope). The
+        email is remembered; whether that agent is still active is asked on every action, so
+        deactivating an agent takes their Slack powers away at once."""
+        email = await self._email_of(slack_user)
+        if not email:
+            return None
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Agent.id).where(Agent.email == email.lower(), Agent.active)
+            )
+
+    async def _email_of(self, slack_user: str) -> str | None:
+        known = self._emails_by_slack_user.get(slack_user)
+        if known is not None and time.monotonic() - known[1] < EMAIL_CACHE_S:
+            return known[0]
+        try:
+            info = await self.client.users_info(user=slack_user)
+        except SlackApiError as exc:
+            log.warning("slack users.info failed", extra={"error": str(exc)})
+            return None
+        email = str((info.get("user") or {}).get("profile", {}).get("email", ""))
+        self._emails_by_slack_user[slack_user] = (email, time.monotonic())
+        return email
 
     async def _note(self, event: dict[str, Any], text: str) -> None:
         with contextlib.suppress(SlackApiError):

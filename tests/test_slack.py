@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
@@ -195,6 +196,31 @@ async def test_a_web_chat_customer_gets_the_reply_written_in_slack(
             break
         await __import__("asyncio").sleep(0.05)
     assert await replied()
+
+
+async def test_a_disabled_agent_loses_their_slack_powers_at_once(
+    slack: TestClient, fake: FakeSlack
+) -> None:
+    await post_event(slack, event(text="I want to talk to a human", ts="1355517600.000001"))
+    await eventually(lambda: fake.posts(AGENT_CHANNEL))
+    thread = "1800000000.000001"
+    await post_event(slack, agent_says("claim", thread))
+    queue = "/api/conversations?state=agent"
+    await eventually_json(slack, queue, lambda body: len(body["conversations"]) == 1)
+    await slack.app[keys.USERS].disable("ann@acme.test", "test")
+    await post_event(slack, agent_says("Still here, and I can read your account.", thread))
+    await eventually(
+        lambda: any("not a deskbot agent" in p["text"] for p in fake.posts(AGENT_CHANNEL))
+    )
+    assert not any("I can read your account" in p["text"] for p in fake.posts(DM))
+
+
+async def eventually_json(client: TestClient, path: str, check: Any) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(100):
+        if check(await (await client.get(path, headers=admin_headers(client))).json()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} never matched")
 
 
 async def test_rate_limited_sends_are_retried(slack: TestClient, fake: FakeSlack) -> None:
