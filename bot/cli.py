@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,8 @@ from aiohttp import web
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from bot.accounts.users import Users
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -183,18 +185,9 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Create or migrate the schema."""
-    settings = _settings(ctx)
-    from bot.database import make_engine, upgrade
+    from bot.database import upgrade
 
-    async def run() -> None:
-        engine = make_engine(settings.sqlalchemy_url)
-        try:
-            await upgrade(engine, revision)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-    click.echo(f"database at {revision}")
+    _migrate(_settings(ctx), upgrade, revision)
 
 
 @db.command("downgrade")
@@ -202,13 +195,20 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @click.pass_context
 def db_downgrade(ctx: click.Context, revision: str) -> None:
     """Step the schema back to REVISION, to run an older deskbot (stop every process first)."""
-    settings = _settings(ctx)
-    from bot.database import downgrade, make_engine
+    from bot.database import downgrade
+
+    _migrate(_settings(ctx), downgrade, revision)
+
+
+def _migrate(
+    settings: Settings, step: Callable[[AsyncEngine, str], Awaitable[None]], revision: str
+) -> None:
+    from bot.database import make_engine
 
     async def run() -> None:
         engine = make_engine(settings.sqlalchemy_url)
         try:
-            await downgrade(engine, revision)
+            await step(engine, revision)
         finally:
             await engine.dispose()
 

@@ -102,6 +102,8 @@ def test_invalid_configuration_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_db_upgrade_and_nlu_commands(tmp_path: Path) -> None:
     assert "database at head" in run(["db", "upgrade"], tmp_path).stdout
+    assert "database at 0004" in run(["db", "downgrade", "0004"], tmp_path).stdout
+    assert "database at head" in run(["db", "upgrade"], tmp_path).stdout
     trained = run(["nlu", "train"], tmp_path)
     assert trained.returncode == 0 and "live" in trained.stdout
     parsed = run(["nlu", "parse", "I forgot my password"], tmp_path)
