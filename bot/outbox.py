@@ -91,9 +91,11 @@ class Dispatcher:
 
     async def _loop(self) -> None:
         while True:
+            # Cleared before the pass: a wake() during it makes the wait below return at once.
+            self._wake.clear()
             try:
-                while await self.deliver_due() > 0:
-                    pass
+                while await self.deliver_due() >= BATCH:
+                    pass  # a full batch: more may be due now; fewer: a wake() says when
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -104,12 +106,11 @@ class Dispatcher:
                     await self._wake.wait()
             except TimeoutError:
                 pass
-            self._wake.clear()
 
     async def deliver_due(self) -> int:
         """One pass: claim the due heads of their threads and start sending them, one task per
         channel, so a slow platform holds up only its own replies. Returns how many."""
-        claiming = asyncio.ensure_future(self._claim(await self._due_ids()))
+        claiming = asyncio.ensure_future(self._claim_due())
         try:
             claimed = await asyncio.shield(claiming)
         except asyncio.CancelledError:
@@ -143,28 +144,13 @@ class Dispatcher:
             log.exception("recording deliveries failed; the leases will expire and retry")
         self.wake()  # the next replies of these threads are due now
 
-    async def _due_ids(self) -> list[int]:
-        async with self._sessions() as session:
-            return list((await session.scalars(_DUE_HEADS, {"now": utcnow()})).all())
-
-    async def _claim(self, ids: Sequence[int]) -> list[tuple[OutboxItem, Message]]:
-        """Take a lease on the rows still free; another dispatcher may have won some."""
-        if not ids:
-            return []
+    async def _claim_due(self) -> list[tuple[OutboxItem, Message]]:
+        """Lease the due heads in one statement; another dispatcher may win some of them (the
+        lease is checked again on each row as it is updated)."""
         now = utcnow()
         async with self._sessions() as session:
             won = (
-                await session.scalars(
-                    update(OutboxItem)
-                    .where(
-                        OutboxItem.id.in_(ids),
-                        OutboxItem.status == OutboxStatus.PENDING.value,
-                        _lease_free(now),
-                    )
-                    .values(locked_until=now + self._lease, attempts=OutboxItem.attempts + 1)
-                    .returning(OutboxItem.id)
-                    .execution_options(synchronize_session=False)
-                )
+                await session.scalars(_CLAIM_DUE, {"now": now, "until": now + self._lease})
             ).all()
             await session.commit()
             if not won:
@@ -302,4 +288,14 @@ def _lease_free(now: datetime | BindParameter[datetime]):  # type: ignore[no-unt
     return or_(OutboxItem.locked_until.is_(None), OutboxItem.locked_until < now)
 
 
-_DUE_HEADS = _due_heads()
+_CLAIM_DUE = (
+    update(OutboxItem)
+    .where(
+        OutboxItem.id.in_(_due_heads()),
+        OutboxItem.status == OutboxStatus.PENDING.value,
+        _lease_free(bindparam("now")),
+    )
+    .values(locked_until=bindparam("until"), attempts=OutboxItem.attempts + 1)
+    .returning(OutboxItem.id)
+    .execution_options(synchronize_session=False)
+)
