@@ -103,9 +103,14 @@ def _announce(settings: Settings, port: int) -> None:
 
 def _serve_one(settings: Settings, sock: socket.socket | None, quiet: bool) -> None:
     from bot.app import init_app
+    from bot.gc_tuning import freeze_startup_objects, tune_for_server
+
+    tune_for_server()
 
     async def start() -> web.Application:
-        return await init_app(settings)
+        app = await init_app(settings)
+        app.on_startup.append(freeze_startup_objects)
+        return app
 
     web.run_app(
         start(),
