@@ -182,11 +182,11 @@ class ConversationEngine:
         replies, state = await self._bot_turn(conversation, message, history, stored.external_user)
         return ReceiveResult(conversation.id, message.id, state, stored.duplicate, replies)
 
-    async def answer_unanswered(self, older_than: timedelta, newer_than: timedelta) -> int:
-        """Give the bot its turn on messages stored but never answered (the process died
-        between the two, or the turn failed) when the channel will not redeliver them.
-        Messages older than `newer_than` are left to agents: a bot answer hours late helps
-        nobody. Returns how many were answered."""
+    async def answer_unanswered(self, grace: timedelta, max_age: timedelta) -> int:
+        """Give the bot its turn on messages stored at least `grace` ago but never answered
+        (the process died between the two, or the turn failed) when the channel will not
+        redeliver them. Messages older than `max_age` are left to agents: a bot answer hours
+        late helps nobody. Returns how many were answered."""
         now = utcnow()
         async with self._sessions() as session:
             rows = (
@@ -201,8 +201,8 @@ class ConversationEngine:
                     .where(
                         Message.handled_at.is_(None),
                         Message.direction == Direction.IN.value,
-                        Message.created_at < now - older_than,
-                        Message.created_at > now - newer_than,
+                        Message.created_at < now - grace,
+                        Message.created_at > now - max_age,
                         Conversation.state == S.BOT.value,
                     )
                     .order_by(Message.id)
@@ -220,7 +220,7 @@ class ConversationEngine:
                 continue
             answered += bool(result.replies)
         if rows:
-            log.warning("answered messages left unanswered", extra={"count": answered})
+            log.warning("caught up on unanswered messages", extra={"answered": answered})
         return answered
 
     async def _store_inbound(self, inbound: InboundMessage, text: str) -> Accepted:
