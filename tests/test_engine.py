@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.services import Services
+from bot.services import Services, build_services, running
+from bot.settings import Settings
 from bot.states import StateConflict
 from channels.base import InboundMessage, InvalidMessage
 from models import Agent, Conversation, Message, OutboxItem
@@ -256,6 +258,22 @@ async def test_a_message_stored_but_never_answered_is_answered_once_by_the_sweep
     assert await engine.answer_unanswered(timedelta(minutes=1), timedelta(hours=1)) == 0
     assert (await engine.answer(fresh)).replies  # its own turn, still in its grace period
     assert await count(services, OutboxItem) == 2
+
+
+async def test_a_running_server_catches_up_on_its_own(
+    make_settings: Callable[..., Settings], channel: RecordingChannel
+) -> None:
+    """What a restart after a crash looks like: the message is in the database, unanswered."""
+    settings = make_settings(unanswered_after_s=0.2)
+    async with running(build_services(settings, {channel.name: channel})) as first:
+        await first.engine.accept(said("what payment methods do you accept", external_id="x-1"))
+    assert channel.sent == []  # the process "died" before the bot's turn
+    async with running(build_services(settings, {channel.name: channel})):
+        for _ in range(100):
+            if channel.sent:
+                break
+            await asyncio.sleep(0.05)
+    assert len(channel.sent) == 1 and "PayPal" in channel.sent[0][1]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\x00\x01"])
