@@ -6,7 +6,7 @@ collected in full, and a full collection walks every object of every open socket
 450 ms with 5,000 idle web chats, during which no message is answered. Collecting the young
 generation less often lets request objects die young instead, so full collections become rare,
 and freezing what start-up built (models, the app, modules) keeps it out of every walk.
-Measured with `bench/load --think 4 --idle 5000`: p99 reply 242 ms → 34–66 ms.
+Measured with `bench/load --think 4 --idle 5000`: p99 reply 242 ms → 34–46 ms.
 """
 
 from __future__ import annotations
