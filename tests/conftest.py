@@ -133,3 +133,14 @@ async def eventually(predicate: Callable[[], object], within: float = 5.0) -> No
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def within_one_window(window_s: int = 60, needed_s: float = 10.0) -> None:
+    """Rate limits count in fixed windows (bot/rate_limits.py): a test that counts up to a
+    limit must not straddle a window's end, where the count starts again."""
+    import asyncio
+    import time
+
+    remaining = window_s - time.time() % window_s
+    if remaining < needed_s:
+        await asyncio.sleep(remaining + 0.05)

@@ -9,7 +9,7 @@ from yarl import URL
 
 from bot import keys
 from models import AgentRole
-from tests.conftest import admin_headers
+from tests.conftest import admin_headers, within_one_window
 from tests.test_webchat import new_visitor, send
 
 PASSWORD = "a-long-test-password"
@@ -82,6 +82,7 @@ async def test_wrong_password_unknown_user_and_missing_form_token_are_refused(
 async def test_repeated_failures_are_rate_limited_even_with_the_right_password(
     client: TestClient,
 ) -> None:
+    await within_one_window(client.app[keys.SETTINGS].login_window_s)
     await add_user(client, "ann@acme.test")
     limit = client.app[keys.SETTINGS].login_max_failures
     for _ in range(limit):

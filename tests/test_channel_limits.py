@@ -15,7 +15,7 @@ from bot import keys
 from bot.app import init_app
 from bot.settings import Settings
 from models import Message, OutboxItem
-from tests.conftest import eventually
+from tests.conftest import eventually, within_one_window
 from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_headers
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.test_slack import event as slack_event
@@ -97,6 +97,7 @@ async def outbox_drained(client: TestClient) -> None:
 async def test_a_flooding_sender_is_kept_for_agents_told_once_and_others_still_answered(
     client: TestClient, telegram_api: FakeTelegram
 ) -> None:
+    await within_one_window()
     for number in range(1, 7):
         text = f"how do I reset my password ({number})"
         response = await post_update(client, update(message_id=number, update_id=number, text=text))
@@ -125,6 +126,7 @@ async def test_a_flooding_sender_is_kept_for_agents_told_once_and_others_still_a
 async def test_an_address_forging_telegram_calls_is_refused_before_any_work(
     client: TestClient, telegram_api: FakeTelegram
 ) -> None:
+    await within_one_window()
     for number in range(4):
         forged = await post_update(client, update(update_id=number), secret=f"guess-{number}")
         assert forged.status == 401
@@ -139,6 +141,7 @@ async def test_an_address_forging_telegram_calls_is_refused_before_any_work(
 async def test_an_address_forging_slack_signatures_is_refused_before_any_work(
     client: TestClient, slack_api: FakeSlack
 ) -> None:
+    await within_one_window()
     raw = json.dumps(slack_event(text="hello"))
     good = await client.post("/channels/slack/events", data=raw, headers=signed_headers(raw))
     assert good.status == 200  # signed requests never count against the address

@@ -20,7 +20,7 @@ from bot.app import init_app
 from bot.settings import Settings
 from channels.email_message import read_email, reply_message_id, thread_of_reply
 from models import OutboxItem
-from tests.conftest import admin_headers, eventually
+from tests.conftest import admin_headers, eventually, within_one_window
 from tests.mail_servers import (
     IMAP_PASSWORD,
     IMAP_USER,
@@ -208,6 +208,7 @@ async def test_a_flood_from_one_address_is_deferred_not_lost(
     mail_settings: Callable[..., Settings],
     provider: SmtpProvider,
 ) -> None:
+    await within_one_window()
     settings = mail_settings(email_receiver_port=free_port(), email_receiver_messages_per_ip_min=2)
     client: TestClient = await aiohttp_client(await init_app(settings))
     await deliver(client, customer_mail("How do I reset my password?"))

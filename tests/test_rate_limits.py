@@ -10,12 +10,14 @@ from aiohttp.test_utils import TestClient
 from bot.app import init_app
 from bot.rate_limits import MemoryRateLimiter, RedisRateLimiter
 from bot.settings import Settings
+from tests.conftest import within_one_window
 from tests.test_webchat import new_visitor, send
 
 
 async def test_new_sessions_per_address_are_limited(
     aiohttp_client, make_settings: Callable[..., Settings]
 ) -> None:  # type: ignore[no-untyped-def]
+    await within_one_window()
     client: TestClient = await aiohttp_client(
         await init_app(make_settings(rate_sessions_per_ip_min=3))
     )
@@ -30,6 +32,7 @@ async def test_new_sessions_per_address_are_limited(
 async def test_messages_per_visitor_are_limited_over_http_and_websocket(
     aiohttp_client, make_settings: Callable[..., Settings]
 ) -> None:  # type: ignore[no-untyped-def]
+    await within_one_window()
     settings = make_settings(rate_messages_per_visitor_min=2)
     client: TestClient = await aiohttp_client(await init_app(settings))
     visitor = await new_visitor(client)
@@ -51,6 +54,7 @@ async def test_messages_per_visitor_are_limited_over_http_and_websocket(
 
 
 async def test_redis_limits_are_shared_between_processes_and_fail_open() -> None:
+    await within_one_window()
     prefix = f"deskbot-test-{uuid.uuid4().hex[:8]}"
     one = RedisRateLimiter("redis://127.0.0.1:6379/0", prefix)
     two = RedisRateLimiter("redis://127.0.0.1:6379/0", prefix)
