@@ -10,6 +10,7 @@ customer does not hold up the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
@@ -114,9 +115,12 @@ class Dispatcher:
         try:
             claimed = await asyncio.shield(claiming)
         except asyncio.CancelledError:
-            # Stopped mid-claim: let the claim end, then hand its rows straight back.
-            claimed = await claiming
-            await self._release([item.id for item, _ in claimed])
+            # Stopped mid-claim: let the claim end, then hand its rows straight back. Whatever
+            # the database says, the cancellation goes on: a failure here must not turn it
+            # into an error the loop retries forever.
+            with contextlib.suppress(Exception):
+                claimed = await claiming
+                await self._release([item.id for item, _ in claimed])
             raise
         by_channel: dict[str, list[tuple[OutboxItem, Message]]] = defaultdict(list)
         for item, message in claimed:
@@ -252,7 +256,10 @@ async def _finish(work: Coroutine[object, object, None]) -> None:
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
-        await task
+        try:
+            await task
+        except Exception:  # the cancellation goes on; the rows' leases expire and retry
+            log.exception("outbox bookkeeping failed while stopping")
         raise
 
 

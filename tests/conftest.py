@@ -99,7 +99,9 @@ ClientFactory = Callable[[web.Application], Awaitable[TestClient]]
 
 
 @pytest.fixture
-async def client(aiohttp_client: ClientFactory, settings: Settings) -> TestClient:
+async def client(settings: Settings, aiohttp_client: ClientFactory) -> TestClient:
+    """`settings` first: fixtures are torn down in reverse, so the app stops before its
+    database is dropped."""
     return await aiohttp_client(await init_app(settings))
 
 

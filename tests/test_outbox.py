@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import asyncpg
+import pytest
 from sqlalchemy import select
 
 from bot.services import build_services, running
@@ -179,3 +182,32 @@ async def test_a_slow_platform_does_not_hold_up_the_other_channels(settings: Set
             return len(slow.sent) == 1
 
         await wait_for(slow_delivered)
+
+
+async def test_a_dispatcher_stopped_mid_claim_stops_even_if_the_claim_then_fails(
+    settings: Settings, database_url: str
+) -> None:
+    """The claim is shielded from cancellation so its rows can be handed back; if the
+    database then fails it, the stop must still go through (it once became an error that the
+    dispatcher's loop retried forever, and shutdown hung)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("holds a PostgreSQL table lock")
+    async with running(build_services(settings, {"test": RecordingChannel()})) as services:
+        await services.engine.receive(said("how much does it cost"))
+        blocker = await asyncpg.connect(database_url)
+        try:
+            locked = blocker.transaction()
+            await locked.start()
+            await blocker.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+            claiming = asyncio.create_task(services.dispatcher.deliver_due())
+            await asyncio.sleep(0.3)  # the claim now waits for the lock
+            claiming.cancel()
+            await blocker.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(claiming, 10)
+            await locked.rollback()
+        finally:
+            await blocker.close()
