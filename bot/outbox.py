@@ -10,7 +10,6 @@ customer does not hold up the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections import defaultdict
@@ -118,9 +117,11 @@ class Dispatcher:
             # Stopped mid-claim: let the claim end, then hand its rows straight back. Whatever
             # the database says, the cancellation goes on: a failure here must not turn it
             # into an error the loop retries forever.
-            with contextlib.suppress(Exception):
+            try:
                 claimed = await claiming
                 await self._release([item.id for item, _ in claimed])
+            except Exception:
+                log.exception("outbox bookkeeping failed while stopping")
             raise
         by_channel: dict[str, list[tuple[OutboxItem, Message]]] = defaultdict(list)
         for item, message in claimed:

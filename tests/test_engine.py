@@ -15,7 +15,7 @@ from bot.settings import Settings
 from bot.states import StateConflict
 from channels.base import InboundMessage, InvalidMessage
 from models import Agent, Conversation, Message, OutboxItem
-from tests.conftest import RecordingChannel
+from tests.conftest import RecordingChannel, eventually
 
 
 def said(text: str, user: str = "u1", external_id: str | None = None) -> InboundMessage:
@@ -269,10 +269,7 @@ async def test_a_running_server_catches_up_on_its_own(
         await first.engine.accept(said("what payment methods do you accept", external_id="x-1"))
     assert channel.sent == []  # the process "died" before the bot's turn
     async with running(build_services(settings, {channel.name: channel})):
-        for _ in range(100):
-            if channel.sent:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: channel.sent)
     assert len(channel.sent) == 1 and "PayPal" in channel.sent[0][1]
 
 

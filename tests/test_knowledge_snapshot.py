@@ -10,6 +10,7 @@ from sqlalchemy import event, update
 
 from bot.services import Services
 from models import FaqIntent
+from tests.test_engine import wait_for
 
 NEW_ANSWER = "Our new reset flow: Settings, then Security."
 
@@ -42,10 +43,10 @@ async def test_a_burst_of_readers_loads_the_table_once_and_a_stale_copy_is_refre
     await asyncio.sleep(0.15)
     stale = await asyncio.gather(*(knowledge.answer("reset_password", "en") for _ in range(10)))
     assert stale == [old] * 10  # served at once, while one reload runs
-    for _ in range(100):
-        if await knowledge.answer("reset_password", "en") == NEW_ANSWER:
-            break
-        await asyncio.sleep(0.02)
-    assert await knowledge.answer("reset_password", "en") == NEW_ANSWER
+
+    async def refreshed() -> bool:
+        return await knowledge.answer("reset_password", "en") == NEW_ANSWER
+
+    await wait_for(refreshed)
     assert len(loads) >= 2
     event.remove(services.db.sync_engine, "before_cursor_execute", count_loads)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import time
@@ -27,6 +26,7 @@ from tests.fake_slack import (
     post_event,
     signed_headers,
 )
+from tests.test_engine import wait_for
 from tests.test_webchat import new_visitor, send
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -205,22 +205,18 @@ async def test_a_disabled_agent_loses_their_slack_powers_at_once(
     await eventually(lambda: fake.posts(AGENT_CHANNEL))
     thread = "1800000000.000001"
     await post_event(slack, agent_says("claim", thread))
-    queue = "/api/conversations?state=agent"
-    await eventually_json(slack, queue, lambda body: len(body["conversations"]) == 1)
+
+    async def claimed() -> bool:
+        queue = await slack.get("/api/conversations?state=agent", headers=admin_headers(slack))
+        return len((await queue.json())["conversations"]) == 1
+
+    await wait_for(claimed)
     await slack.app[keys.USERS].disable("ann@acme.test", "test")
     await post_event(slack, agent_says("Still here, and I can read your account.", thread))
     await eventually(
         lambda: any("not a deskbot agent" in p["text"] for p in fake.posts(AGENT_CHANNEL))
     )
     assert not any("I can read your account" in p["text"] for p in fake.posts(DM))
-
-
-async def eventually_json(client: TestClient, path: str, check: Any) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(100):
-        if check(await (await client.get(path, headers=admin_headers(client))).json()):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{path} never matched")
 
 
 async def test_rate_limited_sends_are_retried(slack: TestClient, fake: FakeSlack) -> None:
