@@ -22,6 +22,9 @@ class MessageView:
     confidence: float | None
     created_at: str
     sentiment: float | None = None
+    quick_replies: list[dict[str, str]] | None = None
+    """Buttons under a bot message: [{"title": shown, "payload": sent back as the customer's
+    text}]. Text channels get the same choices numbered in the text itself."""
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -36,6 +39,7 @@ class MessageView:
             confidence=message.confidence,
             created_at=created.isoformat(),
             sentiment=message.sentiment,
+            quick_replies=(message.meta or {}).get("quick_replies"),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -8,28 +8,14 @@ decision carries the signals it used and a one-line reason an agent can read.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field
 
-from bot.nlu.result import NluResult, Outcome
+from bot.nlu.result import OUT_OF_SCOPE_INTENT, NluResult, Outcome
 from escalation.sentiment import Label, Sentiment, Trend
 
 HANDOFF_INTENT = "human_handoff"
-OUT_OF_SCOPE_INTENT = "out_of_scope"
 SENSITIVE_TOPICS = frozenset({"billing", "cancellation", "legal", "security"})
 HIGH_VALUE_TIERS = frozenset({"vip", "enterprise"})
-
-_REJECTION = re.compile(
-    r"(did ?n[o']?t|does ?n[o']?t|not|no) (help|work|answer)|not what i (asked|meant)|"
-    r"wrong answer|useless|you('re| are) not (helping|listening)|that's not it|"
-    r"没用|没有帮助|没帮助|不是这个|答非所问|不是我问的|没解决",
-    re.IGNORECASE,
-)
-
-
-def rejects_answer(text: str) -> bool:
-    """'That didn't help' and its kin: the last answer missed."""
-    return bool(_REJECTION.search(text))
 
 
 class Action(enum.StrEnum):

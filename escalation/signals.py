@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.nlu.rejection import rejects_answer
 from bot.nlu.result import NluResult, Outcome
 from escalation.churn import ChurnScorer
 from escalation.live_risk import COUNTS, LiveSignals, combine, counts_parameters
-from escalation.policy import Signals, rejects_answer
+from escalation.policy import Signals
 from escalation.sentiment import Sentiment, trend
 from escalation.sla import Clock, system_clock
 from knowledge.service import KnowledgeBase

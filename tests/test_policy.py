@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.nlu.rejection import rejects_answer
 from bot.services import Services, churn_dir
 from channels.base import InboundMessage
 from escalation.churn import ChurnModel, ChurnScorer, evaluate_churn, read_customers
-from escalation.policy import rejects_answer
 from escalation.sentiment import Label, SentimentAnalyzer, trend
 from models import Conversation, Customer, CustomerIdentity, Message
 

@@ -6,12 +6,18 @@ import enum
 from dataclasses import dataclass
 
 FALLBACK_INTENT = "nlu_fallback"
+OUT_OF_SCOPE_INTENT = "out_of_scope"
+"""Off-topic for this company: answered with what the bot can help with, not a bot failure."""
 
 
 class Outcome(enum.StrEnum):
     CONFIDENT = "confident"
     AMBIGUOUS = "ambiguous"
     FALLBACK = "fallback"
+    OUT_OF_SCOPE = "out_of_scope"
+    """Not something this company's assistant handles (weather, jokes, other companies)."""
+    CONFIRM = "confirm"
+    """An irreversible intent (delete account, cancel): ask before giving its answer."""
 
 
 @dataclass(frozen=True, slots=True)
