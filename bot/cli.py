@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from aiohttp import web
 
+from bot.nlu.threads import single_threaded_blas
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def main(
     ctx: click.Context, config: Path | None, data_dir: Path | None, database_url: str | None
 ) -> None:
     """deskbot: customer-service conversations with an FAQ bot and human agents."""
+    single_threaded_blas()
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["overrides"] = {"data_dir": data_dir, "database_url": database_url}

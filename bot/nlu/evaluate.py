@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 from sklearn.metrics import accuracy_score, f1_score
 
-from bot.nlu.local import LocalNluModel, TrainingExample
+from bot.nlu.local import LocalNluModel, Reading, TrainingExample
 from bot.nlu.rasa_client import RasaClient
 from bot.nlu.rasa_env import RasaEnvironment, RasaServer
-from bot.nlu.result import FALLBACK_INTENT, FallbackRule
+from bot.nlu.result import FALLBACK_INTENT, FallbackRule, NluResult
 from knowledge.rasa_project import write_rasa_project
 from knowledge.schema import IntentData
 
@@ -71,9 +71,30 @@ def evaluate_local(
     train_seconds = time.perf_counter() - started
 
     texts = [e.text for e in test]
-    predicted = [rule.apply(r, "local", model.version).intent for r in model.rank_many(texts)]
+    predicted = [
+        _answered(judge(model, rule, t, r))
+        for t, r in zip(texts, model.read_many(texts), strict=True)
+    ]
     expected = [FALLBACK_INTENT if e.intent == oos_label else e.intent for e in test]
     return _score(expected, predicted, train_seconds, _latencies(model, rule, texts))
+
+
+def judge(model: LocalNluModel, rule: FallbackRule, text: str, reading: Reading) -> NluResult:
+    """The server's path: the model's reading through the answer/clarify/fallback rule."""
+    return rule.apply(
+        reading.ranking,
+        "local",
+        model.version,
+        text=text,
+        unknown=reading.unknown,
+        unknown_threshold=reading.unknown_threshold,
+        closest=reading.closest,
+    )
+
+
+def _answered(result: NluResult) -> str:
+    """Off-topic and not understood both mean "no FAQ answer" for scoring."""
+    return result.intent if result.understood else FALLBACK_INTENT
 
 
 def _latencies(model: LocalNluModel, rule: FallbackRule, texts: list[str]) -> list[float]:
@@ -81,7 +102,7 @@ def _latencies(model: LocalNluModel, rule: FallbackRule, texts: list[str]) -> li
     timings = []
     for text in texts[:LATENCY_SAMPLE]:
         started = time.perf_counter()
-        rule.apply(model.rank(text), "local", model.version)
+        judge(model, rule, text, model.read_many([text])[0])
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -156,7 +177,7 @@ async def evaluate_rasa(
             predicted, timings = [], []
             for example in test:
                 started = time.perf_counter()
-                predicted.append((await client.parse(example.text)).intent)
+                predicted.append(_answered(await client.parse(example.text)))
                 timings.append((time.perf_counter() - started) * 1000)
     finally:
         await server.stop()

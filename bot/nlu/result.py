@@ -36,25 +36,73 @@ class NluResult:
     outcome: Outcome
     engine: str
     model_version: str
+    unknown: float | None = None
+    """The engine's probability that no intent applies, where it has a detector for that."""
+    closest: float | None = None
+    """Cosine of the message to its nearest training example, where the engine knows it."""
 
     @property
     def is_fallback(self) -> bool:
         return self.outcome is Outcome.FALLBACK
 
+    @property
+    def understood(self) -> bool:
+        """An intent the knowledge base answers (possibly after a clarifying question)."""
+        return self.outcome in (Outcome.CONFIDENT, Outcome.AMBIGUOUS, Outcome.CONFIRM)
+
+
+VAGUE_MAX_WORDS = 2
+VAGUE_MAX_CJK = 4
+VAGUE_BELOW_SIMILARITY = 0.9
+"""A message this short that is not (nearly) a known question is too vague to act on."""
+
 
 @dataclass(frozen=True, slots=True)
 class FallbackRule:
-    """Rasa's FallbackClassifier: too unsure, or two intents too close to call."""
+    """Rasa's FallbackClassifier and more, on top of any engine's ranking: off-topic, not
+    understood (the engine's own "none of these" detector where it has one, else a confidence
+    threshold), too vague or two intents too close to call (clarify), or confident."""
 
     threshold: float
     ambiguity_threshold: float
 
-    def apply(self, ranking: tuple[IntentScore, ...], engine: str, model_version: str) -> NluResult:
-        if not ranking or ranking[0].confidence < self.threshold:
+    def apply(
+        self,
+        ranking: tuple[IntentScore, ...],
+        engine: str,
+        model_version: str,
+        *,
+        text: str = "",
+        unknown: float | None = None,
+        unknown_threshold: float | None = None,
+        closest: float | None = None,
+    ) -> NluResult:
+        def result(intent: str, outcome: Outcome) -> NluResult:
             top = ranking[0].confidence if ranking else 0.0
-            return NluResult(FALLBACK_INTENT, top, ranking, Outcome.FALLBACK, engine, model_version)
+            return NluResult(intent, top, ranking, outcome, engine, model_version, unknown, closest)
+
+        if not ranking:
+            return result(FALLBACK_INTENT, Outcome.FALLBACK)
         top = ranking[0]
-        outcome = Outcome.CONFIDENT
-        if len(ranking) > 1 and top.confidence - ranking[1].confidence < self.ambiguity_threshold:
-            outcome = Outcome.AMBIGUOUS
-        return NluResult(top.name, top.confidence, ranking, outcome, engine, model_version)
+        if top.name == OUT_OF_SCOPE_INTENT:
+            return result(OUT_OF_SCOPE_INTENT, Outcome.OUT_OF_SCOPE)
+        if unknown is not None and unknown_threshold is not None:
+            if unknown >= unknown_threshold:
+                return result(FALLBACK_INTENT, Outcome.FALLBACK)
+        elif top.confidence < self.threshold:
+            return result(FALLBACK_INTENT, Outcome.FALLBACK)
+        if _vague(text, closest):
+            return result(top.name, Outcome.AMBIGUOUS)
+        second = ranking[1].confidence if len(ranking) > 1 else 0.0
+        if top.confidence - second < self.ambiguity_threshold:
+            return result(top.name, Outcome.AMBIGUOUS)
+        return result(top.name, Outcome.CONFIDENT)
+
+
+def _vague(text: str, closest: float | None) -> bool:
+    if not text or closest is None or closest >= VAGUE_BELOW_SIMILARITY:
+        return False
+    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+    if cjk:
+        return cjk <= VAGUE_MAX_CJK and len(text.split()) <= 1
+    return len([w for w in text.split() if any(c.isalnum() for c in w)]) <= VAGUE_MAX_WORDS
