@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bus import EventBus
+from bot.choices import MAX_OPTIONS, Answer, clarify_pending, confirm_pending, read_reply
 from bot.events import (
     AGENTS_TOPIC,
     ConversationChanged,
@@ -20,7 +22,8 @@ from bot.events import (
     MessageView,
     conversation_topic,
 )
-from bot.nlu.result import NluResult
+from bot.nlu.rejection import is_bare_rejection
+from bot.nlu.result import OUT_OF_SCOPE_INTENT, IntentScore, NluResult, Outcome
 from bot.nlu.service import NluService
 from bot.nlu.text import detect_language
 from bot.replies import say
@@ -83,6 +86,26 @@ _MARK_ANSWERED = (
     .execution_options(synchronize_session=False)
 )
 _RATING = re.compile(r"\s*([1-5])\s*(/\s*5|stars?|星|分)?\s*[.!。！]?\s*", re.IGNORECASE)
+
+
+IRREVERSIBLE_CONFIDENCE = 0.97
+IRREVERSIBLE_SIMILARITY = 0.85
+"""An irreversible intent's answer goes out without asking only for an unmistakable question:
+near-certain, and nearly the words of one of its examples."""
+CLARIFY_MIN_CONFIDENCE = 0.005
+DECLINED_INTENT = "declined_choice"
+"""The customer said no to what the bot asked back."""
+REJECTED_INTENT = "rejected_answer"
+"""The customer said the last answer did not help."""
+
+
+@dataclass(frozen=True, slots=True)
+class BotReply:
+    texts: list[str]
+    meta: dict[str, Any] | None = None
+    """On the last message: quick replies for the widget."""
+    pending: dict[str, Any] | None = None
+    """What the bot now waits for the customer to choose."""
 
 
 class ConversationNotFound(LookupError):
@@ -357,6 +380,7 @@ class ConversationEngine:
             fallback_streak=0,
             resolved_at=None,
             assigned_agent_id=None,
+            pending_choice=None,
         )
         await session.refresh(conversation)
         return conversation, True, None
@@ -368,14 +392,14 @@ class ConversationEngine:
     ) -> tuple[list[MessageView], str]:
         """`customer`: their id on the channel, where the replies go."""
         language = detect_language(message.text)
-        nlu = await self._nlu.parse_async(message.text)
+        nlu = await self._understand(message.text, conversation.pending_choice, language)
         sentiment = self._sentiment.score(message.text)
         signals = await self._signals.gather(conversation, message, nlu, sentiment, history)
         decision = decide(signals, self._policy.current)
-        texts = await self._reply_texts(nlu, decision, language)
+        reply = await self._reply(nlu, decision, language)
         try:
             replies, state = await self._commit_bot_turn(
-                conversation, message, nlu, decision, language, texts, customer
+                conversation, message, nlu, decision, language, reply, customer
             )
         except StateConflict:
             # A person took the chat while we were thinking: the bot stays silent.
@@ -391,26 +415,92 @@ class ConversationEngine:
         self._outbox_ready()
         return replies, state
 
-    async def _reply_texts(self, nlu: NluResult, decision: Decision, language: str) -> list[str]:
+    async def _understand(
+        self, text: str, pending: dict[str, Any] | None, language: str
+    ) -> NluResult:
+        """The customer's answer to what the bot asked, a rejection of its last answer, or
+        the NLU's reading with an irreversible intent held back for confirmation."""
+        if pending:
+            titles = await self._option_titles(pending, language)
+            chosen = read_reply(text, pending, titles)
+            if chosen is not None:
+                intent = chosen.intent if chosen.answer is Answer.CHOSE else DECLINED_INTENT
+                assert intent is not None
+                ranking = (IntentScore(intent, 1.0),)
+                return NluResult(intent, 1.0, ranking, Outcome.CONFIDENT, "choice", "")
+        nlu = await self._nlu.parse_async(text)
+        if is_bare_rejection(text):
+            return replace(nlu, intent=REJECTED_INTENT, outcome=Outcome.FALLBACK)
+        if nlu.outcome is Outcome.CONFIDENT and await self._knowledge.irreversible(nlu.intent):
+            unmistakable = (
+                nlu.confidence >= IRREVERSIBLE_CONFIDENCE
+                and (nlu.closest or 0.0) >= IRREVERSIBLE_SIMILARITY
+            )
+            if not unmistakable:
+                return replace(nlu, outcome=Outcome.CONFIRM)
+        return nlu
+
+    async def _option_titles(self, pending: dict[str, Any], language: str) -> list[str]:
+        options = pending.get("options") or []
+        return [await self._knowledge.sample_question(o, language) or o for o in options]
+
+    async def _reply(self, nlu: NluResult, decision: Decision, language: str) -> BotReply:
         if decision.action is Action.ESCALATE:
-            return [say("handoff", language), await self._wait_notice(decision, language)]
-        if decision.action is Action.CLARIFY:
-            options = [
-                await self._knowledge.sample_question(score.name, language)
-                for score in nlu.ranking[:2]
+            wait = await self._wait_notice(decision, language)
+            return BotReply([say("handoff", language), wait])
+        if nlu.intent == REJECTED_INTENT:
+            return BotReply([say("rejected", language)])
+        if nlu.intent == DECLINED_INTENT:
+            return BotReply([say("declined", language)])
+        if nlu.outcome is Outcome.OUT_OF_SCOPE:
+            topics = await self._knowledge.sample_questions(language, 3)
+            joined = say("out_of_scope_joiner", language).join(f"“{t}”" for t in topics)
+            return BotReply([say("out_of_scope", language, topics=joined)])
+        if nlu.outcome is Outcome.CONFIRM:
+            question = await self._knowledge.sample_question(nlu.intent, language)
+            buttons = [
+                {"title": say("yes", language), "payload": "yes"},
+                {"title": say("no", language), "payload": "no"},
             ]
-            quoted = [f"“{o}”" for o in options if o]
-            if len(quoted) == 2:
-                return [
-                    say("clarify", language, options=say("clarify_joiner", language).join(quoted))
-                ]
+            return BotReply(
+                [say("confirm", language, question=question or nlu.intent)],
+                {"quick_replies": buttons},
+                confirm_pending(nlu.intent),
+            )
+        if decision.action is Action.CLARIFY or nlu.outcome is Outcome.AMBIGUOUS:
+            clarify = await self._clarify(nlu, language)
+            if clarify is not None:
+                return clarify
         if decision.action in (Action.ANSWER, Action.CLARIFY, Action.OFFER_HUMAN):
             answer = await self._knowledge.answer(nlu.intent, language)
             if answer and decision.action is Action.OFFER_HUMAN:
-                return [answer, say("offer_human", language)]
+                return BotReply([answer, say("offer_human", language)])
             if answer:
-                return [answer]
-        return [say("fallback", language)]
+                return BotReply([answer])
+        return BotReply([say("fallback", language)])
+
+    async def _clarify(self, nlu: NluResult, language: str) -> BotReply | None:
+        """Up to three intents to choose from, as numbered lines (text channels) and buttons
+        (the web chat); None when fewer than two can be named."""
+        intents, titles = [], []
+        for score in nlu.ranking:
+            if score.name == OUT_OF_SCOPE_INTENT or score.confidence < CLARIFY_MIN_CONFIDENCE:
+                continue
+            title = await self._knowledge.sample_question(score.name, language)
+            if title:
+                intents.append(score.name)
+                titles.append(title)
+            if len(intents) == MAX_OPTIONS:
+                break
+        if len(intents) < 2:
+            return None
+        lines = "\n".join(f"{i}. {title}" for i, title in enumerate(titles, 1))
+        buttons = [{"title": t, "payload": str(i)} for i, t in enumerate(titles, 1)]
+        return BotReply(
+            [say("clarify", language, options=lines)],
+            {"quick_replies": buttons},
+            clarify_pending(intents),
+        )
 
     async def _wait_notice(self, decision: Decision, language: str) -> str:
         estimate = await self._queue.estimate(decision.team, decision.priority)
@@ -428,13 +518,14 @@ class ConversationEngine:
         nlu: NluResult,
         decision: Decision,
         language: str,
-        texts: list[str],
+        reply: BotReply,
         customer: str,
     ) -> tuple[list[MessageView], str]:
         async with self._sessions() as session:
             fields: dict[str, object] = {
                 "fallback_streak": decision.fallback_streak,
                 "language": language,
+                "pending_choice": reply.pending if decision.action is not Action.ESCALATE else None,
             }
             target = S.BOT
             if decision.action is Action.ESCALATE:
@@ -463,11 +554,18 @@ class ConversationEngine:
             if claimed.rowcount == 0:
                 raise _AlreadyAnswered(message.id)
             await transition(session, conversation.id, S.BOT, target, **fields)
+            last = len(reply.texts) - 1
             replies = [
                 await self._add_outbound(
-                    session, conversation, text, SenderKind.BOT, None, external_user=customer
+                    session,
+                    conversation,
+                    text,
+                    SenderKind.BOT,
+                    None,
+                    external_user=customer,
+                    meta=reply.meta if index == last else None,
                 )
-                for text in texts
+                for index, text in enumerate(reply.texts)
             ]
             await session.commit()
         return [MessageView.of(r) for r in replies], target.value
@@ -480,6 +578,7 @@ class ConversationEngine:
         sender: SenderKind,
         agent_id: int | None,
         external_user: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Message:
         """A reply and its outbox row, in the caller's transaction; `external_user` saves
         looking the customer up when the caller knows who they are on the channel."""
@@ -496,6 +595,7 @@ class ConversationEngine:
             sender_kind=sender.value,
             agent_id=agent_id,
             text=text,
+            meta=meta or {},
         )
         await _insert_message(session, reply)
         await (await session.connection()).execute(
@@ -559,7 +659,13 @@ class ConversationEngine:
         async with self._sessions() as session:
             conversation = await self._owned(session, conversation_id, agent_id)
             await transition(
-                session, conversation_id, S.AGENT, S.BOT, assigned_agent_id=None, fallback_streak=0
+                session,
+                conversation_id,
+                S.AGENT,
+                S.BOT,
+                assigned_agent_id=None,
+                fallback_streak=0,
+                pending_choice=None,
             )
             reply = await self._add_outbound(
                 session,

@@ -9,10 +9,33 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "抱歉，我没有理解您的意思。能换个说法吗？您也可以输入“人工”联系客服。",
     },
     "clarify": {
-        "en": "Did you mean: {options}? Please tell me which one.",
-        "zh": "您是想问：{options}？请告诉我是哪一个。",
+        "en": "I want to be sure I help with the right thing. Did you mean:\n{options}\n"
+        "Reply with the number, or say it in other words.",
+        "zh": "我想确认一下您要问的是哪一个：\n{options}\n请回复序号，或换个说法告诉我。",
     },
-    "clarify_joiner": {"en": " or ", "zh": " 还是 "},
+    "confirm": {
+        "en": "Just to be sure, because this is hard to undo: you're asking about “{question}”? "
+        "Reply yes or no.",
+        "zh": "这项操作不易撤销，想先跟您确认一下：您问的是“{question}”吗？请回复“是”或“不是”。",
+    },
+    "declined": {
+        "en": "No problem. What can I help you with? You can also type 'agent' to reach a person.",
+        "zh": "好的。请问有什么可以帮您？您也可以输入“人工”联系客服。",
+    },
+    "out_of_scope": {
+        "en": "That's outside what I can help with here. I can answer questions like: "
+        "{topics}. Or type 'agent' to reach a person.",
+        "zh": "这个问题超出了我能帮忙的范围。我可以解答例如：{topics}。"
+        "您也可以输入“人工”联系客服。",
+    },
+    "out_of_scope_joiner": {"en": "; ", "zh": "；"},
+    "rejected": {
+        "en": "Sorry that didn't help. Could you tell me a bit more about what you need? If "
+        "you'd rather talk to a person, type 'agent'.",
+        "zh": "抱歉没能帮到您。能再具体说说您遇到的情况吗？如需人工客服，请输入“人工”。",
+    },
+    "yes": {"en": "Yes", "zh": "是"},
+    "no": {"en": "No", "zh": "不是"},
     "handoff": {
         "en": "I'm passing you to a person on our team. Please stay here: they'll reply in "
         "this chat.",

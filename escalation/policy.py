@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from bot.nlu.result import OUT_OF_SCOPE_INTENT, NluResult, Outcome
+from bot.nlu.result import NluResult, Outcome
 from escalation.sentiment import Label, Sentiment, Trend
 
 HANDOFF_INTENT = "human_handoff"
@@ -80,7 +80,8 @@ def team_for(topic: str | None) -> str:
 
 def decide(signals: Signals, settings: PolicySettings) -> Decision:
     nlu = signals.nlu
-    misunderstood = nlu.outcome is Outcome.FALLBACK or nlu.intent == OUT_OF_SCOPE_INTENT
+    # Off-topic is not a failure of the bot: it says what it can help with instead.
+    misunderstood = nlu.outcome is Outcome.FALLBACK
     streak = signals.fallback_streak + 1 if misunderstood else 0
     if nlu.outcome is Outcome.AMBIGUOUS:
         streak = signals.fallback_streak

@@ -16,7 +16,7 @@ from bot.nlu.text import detect_language
 from knowledge.errors import ImportFormatError
 from knowledge.schema import IntentData, KnowledgeBaseFile
 
-CSV_COLUMNS = ("intent", "category", "enabled", "kind", "language", "text")
+CSV_COLUMNS = ("intent", "category", "enabled", "kind", "language", "text", "irreversible")
 RASA_LANGUAGE_SLOT = "language"
 RASA_VERSION = "3.1"
 
@@ -93,6 +93,8 @@ def read_csv(text: str, source: str = "CSV") -> list[IntentData]:
             intent["category"] = row["category"].strip()
         if row.get("enabled"):
             intent["enabled"] = row["enabled"].strip().lower() not in {"false", "0", "no"}
+        if row.get("irreversible"):
+            intent["irreversible"] = row["irreversible"].strip().lower() in {"true", "1", "yes"}
         intent["examples" if kind == "example" else "answers"][language].append(text_value)
     return _validated(
         (
@@ -119,6 +121,7 @@ def write_csv(intents: Sequence[IntentData]) -> str:
                             kind,
                             language,
                             text,
+                            str(intent.irreversible).lower(),
                         ]
                     )
     return out.getvalue()
@@ -154,7 +157,11 @@ def write_rasa(intents: Sequence[IntentData]) -> dict[str, str]:
         lines = [f"- {_rasa_escape(t)}" for ts in intent.examples.values() for t in ts]
         item: dict[str, Any] = {
             "intent": intent.name,
-            "metadata": {"category": intent.category, "enabled": intent.enabled},
+            "metadata": {
+                "category": intent.category,
+                "enabled": intent.enabled,
+                "irreversible": intent.irreversible,
+            },
             "examples": _LiteralString("\n".join(lines) + "\n"),
         }
         nlu.append(item)
@@ -220,6 +227,7 @@ def read_rasa(
                 "name": item["intent"],
                 "category": metadata.get("category", "general"),
                 "enabled": bool(metadata.get("enabled", True)),
+                "irreversible": bool(metadata.get("irreversible", False)),
                 "examples": dict(examples),
                 "answers": _rasa_answers(responses.get(f"utter_{item['intent']}") or []),
             }

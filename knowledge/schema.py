@@ -35,6 +35,7 @@ class IntentPatch(BaseModel):
     examples: TextsByLanguage | None = None
     answers: TextsByLanguage | None = None
     enabled: bool | None = None
+    irreversible: bool | None = None
 
     _languages = field_validator("examples", "answers")(
         lambda v: None if v is None else _check_languages(v)
@@ -51,6 +52,9 @@ class IntentData(BaseModel):
     examples: TextsByLanguage = Field(default_factory=dict)
     answers: TextsByLanguage = Field(default_factory=dict)
     enabled: bool = True
+    irreversible: bool = False
+    """Its answer leads somewhere hard to undo (delete the account, cancel): the bot asks
+    the customer to confirm before giving it, unless the question was unmistakable."""
 
     _languages = field_validator("examples", "answers")(_check_languages)
 

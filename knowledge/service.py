@@ -33,6 +33,7 @@ def _view(row: FaqIntent) -> IntentView:
         examples=row.examples,
         answers=row.answers,
         enabled=row.enabled,
+        irreversible=row.irreversible,
         version=row.version,
         updated_by=row.updated_by,
     )
@@ -56,6 +57,7 @@ class _Faq:
     category: str
     answers: dict[str, list[str]]
     examples: dict[str, list[str]]
+    irreversible: bool = False
 
 
 class KnowledgeBase:
@@ -96,7 +98,9 @@ class KnowledgeBase:
         generation = self._generation
         async with self._sessions() as session:
             rows = (await session.scalars(select(FaqIntent))).all()
-        fresh = {r.name: _Faq(r.enabled, r.category, r.answers, r.examples) for r in rows}
+        fresh = {
+            r.name: _Faq(r.enabled, r.category, r.answers, r.examples, r.irreversible) for r in rows
+        }
         if generation == self._generation:  # no edit landed while we were reading
             self._snapshot, self._snapshot_at = fresh, time.monotonic()
         return fresh
@@ -231,6 +235,21 @@ class KnowledgeBase:
     async def categories(self, intents: set[str]) -> dict[str, str]:
         faqs = await self._faqs() if intents else {}
         return {name: faqs[name].category for name in intents if name in faqs}
+
+    async def irreversible(self, intent: str) -> bool:
+        faq = (await self._faqs()).get(intent)
+        return faq is not None and faq.irreversible
+
+    async def sample_questions(self, language: str, limit: int) -> list[str]:
+        """One question from each of the first `limit` categories: what the bot can help with."""
+        seen: dict[str, str] = {}
+        for _, faq in sorted((await self._faqs()).items()):
+            if not faq.enabled or faq.category in seen or faq.category == "general":
+                continue
+            examples = faq.examples.get(language) or faq.examples.get(DEFAULT_LANGUAGE) or []
+            if examples:
+                seen[faq.category] = examples[0]
+        return list(seen.values())[:limit]
 
     async def sample_question(self, intent: str, language: str) -> str | None:
         """The intent's first example in `language`: how the bot names it when it asks back."""

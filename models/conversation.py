@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime, utcnow
@@ -38,6 +39,9 @@ class Conversation(Base):
         ForeignKey("agents.id", ondelete="SET NULL")
     )
     fallback_streak: Mapped[int] = mapped_column(Integer, default=0)
+    pending_choice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the bot last asked the customer to choose (clarify options, a confirmation), so
+    a reply of "2" or "yes" is read against it; cleared by the next bot turn."""
     csat: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

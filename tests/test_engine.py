@@ -329,17 +329,17 @@ async def test_parses_asked_for_together_run_as_one_batch_with_the_same_results(
     model = services.nlu._model
     assert model is not None
     calls: list[int] = []
-    real_rank_many = model.rank_many
+    real_read_many = model.read_many
 
     def counted(batch):  # type: ignore[no-untyped-def]
         calls.append(len(batch))
-        return real_rank_many(batch)
+        return real_read_many(batch)
 
-    model.rank_many = counted  # type: ignore[method-assign]
+    model.read_many = counted  # type: ignore[method-assign]
     try:
         together = await asyncio.gather(*(services.nlu.parse_async(t) for t in texts))
     finally:
-        model.rank_many = real_rank_many  # type: ignore[method-assign]
+        model.read_many = real_read_many  # type: ignore[method-assign]
     assert calls == [3]
     assert together == [services.nlu.parse(t) for t in texts]
 

@@ -89,6 +89,7 @@ def judge(model: LocalNluModel, rule: FallbackRule, text: str, reading: Reading)
         unknown=reading.unknown,
         unknown_threshold=reading.unknown_threshold,
         closest=reading.closest,
+        closest_offtopic=reading.closest_offtopic,
     )
 
 

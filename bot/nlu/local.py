@@ -15,7 +15,14 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-from bot.nlu.calibration import Calibration, Reference, calibrate, softmax, unknown_features
+from bot.nlu.calibration import (
+    Calibration,
+    Reference,
+    calibrate,
+    class_weights,
+    softmax,
+    unknown_features,
+)
 from bot.nlu.features import EMBEDDING_WEIGHT, SentenceFeatures
 from bot.nlu.result import OUT_OF_SCOPE_INTENT, IntentScore
 from bot.nlu.text import normalise
@@ -24,7 +31,7 @@ ENGINE_NAME = "local"
 MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
 RANKING_SIZE = 10
-FORMAT = 2
+FORMAT = 3
 """Bumped when what is saved changes: older saved models are retrained, not misread."""
 
 
@@ -44,6 +51,8 @@ class Reading:
     unknown_threshold: float | None
     closest: float
     """Cosine of the sentence to its nearest training example (1.0: a known question)."""
+    closest_offtopic: float
+    """… and to the nearest of the shipped off-topic examples."""
 
 
 def offtopic_examples() -> list[TrainingExample]:
@@ -75,12 +84,14 @@ class LocalNluModel:
         classifier: LinearSVC | LogisticRegression,
         calibration: Calibration,
         reference: Reference,
+        offtopic: Reference,
         version: str,
     ) -> None:
         self._features = features
         self._classifier = classifier
         self._calibration = calibration
         self._reference = reference
+        self._offtopic = offtopic
         self._classes: list[str] = [str(c) for c in classifier.classes_]
         self.version = version
         word, char, _ = features.block_sizes
@@ -119,15 +130,12 @@ class LocalNluModel:
         features = SentenceFeatures().fit(texts)
         matrix, vectors = features.transform(texts)
         calibration = calibrate(matrix, vectors, labels, never_unknown=[OUT_OF_SCOPE_INTENT])
-        classifier = LinearSVC(C=calibration.c).fit(matrix, labels)
+        weights = class_weights(labels, OUT_OF_SCOPE_INTENT) or None
+        classifier = LinearSVC(C=calibration.c, class_weight=weights).fit(matrix, labels)
         in_scope = labels != OUT_OF_SCOPE_INTENT
-        return cls(
-            features,
-            classifier,
-            calibration,
-            Reference.of(vectors[in_scope], labels[in_scope]),
-            version,
-        )
+        reference = Reference.of(vectors[in_scope], labels[in_scope])
+        offtopic_reference = Reference.of(vectors[~in_scope], labels[~in_scope])
+        return cls(features, classifier, calibration, reference, offtopic_reference, version)
 
     def rank(self, text: str) -> tuple[IntentScore, ...]:
         return self.read_many([text])[0].ranking
@@ -140,6 +148,7 @@ class LocalNluModel:
         probabilities = softmax(decision.copy(), self._calibration.temperature)
         predicted = [self._classes[i] for i in probabilities.argmax(axis=1)]
         closest, closest_top = self._reference.similarities(vectors, predicted)
+        closest_offtopic, _ = self._offtopic.similarities(vectors, predicted)
         detector = self._calibration.detector
         unknown = (
             detector.probability(unknown_features(decision, probabilities, closest, closest_top))
@@ -156,6 +165,7 @@ class LocalNluModel:
                     round(float(unknown[row]), 4) if unknown is not None else None,
                     detector.threshold if detector is not None else None,
                     round(float(closest[row]), 4),
+                    round(float(closest_offtopic[row]), 4),
                 )
             )
         return readings
@@ -163,7 +173,13 @@ class LocalNluModel:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         joblib.dump(
-            (self._features, self._classifier, self._calibration, self._reference),
+            (
+                self._features,
+                self._classifier,
+                self._calibration,
+                self._reference,
+                self._offtopic,
+            ),
             directory / MODEL_FILE,
         )
         (directory / META_FILE).write_text(
@@ -186,5 +202,5 @@ class LocalNluModel:
         meta = json.loads((directory / META_FILE).read_text())
         if meta.get("format") != FORMAT:
             raise ValueError(f"model format {meta.get('format')} is not {FORMAT}")
-        features, classifier, calibration, reference = joblib.load(directory / MODEL_FILE)
-        return cls(features, classifier, calibration, reference, meta["version"])
+        parts = joblib.load(directory / MODEL_FILE)
+        return cls(*parts, meta["version"])

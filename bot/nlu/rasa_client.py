@@ -99,4 +99,4 @@ class RasaClient:
             for item in body.get("intent_ranking") or []
             if item.get("name") and item["name"] != RASA_FALLBACK
         )
-        return self._rule.apply(ranking, ENGINE_NAME, self._model)
+        return self._rule.apply(ranking, ENGINE_NAME, self._model, text=str(body.get("text") or ""))

@@ -51,6 +51,11 @@ class NluResult:
         return self.outcome in (Outcome.CONFIDENT, Outcome.AMBIGUOUS, Outcome.CONFIRM)
 
 
+OFF_TOPIC_SIMILARITY = 0.4
+"""Off-topic needs a resemblance to some off-topic example: far from everything ("xqzt
+vvlk") is not understood, and counts toward handing the chat to a person."""
+OFF_TOPIC_CONFIDENCE = 0.5
+"""Below this the off-topic class is only the least bad guess: not understood, not off-topic."""
 VAGUE_MAX_WORDS = 2
 VAGUE_MAX_CJK = 4
 VAGUE_BELOW_SIMILARITY = 0.9
@@ -76,6 +81,7 @@ class FallbackRule:
         unknown: float | None = None,
         unknown_threshold: float | None = None,
         closest: float | None = None,
+        closest_offtopic: float | None = None,
     ) -> NluResult:
         def result(intent: str, outcome: Outcome) -> NluResult:
             top = ranking[0].confidence if ranking else 0.0
@@ -85,7 +91,10 @@ class FallbackRule:
             return result(FALLBACK_INTENT, Outcome.FALLBACK)
         top = ranking[0]
         if top.name == OUT_OF_SCOPE_INTENT:
-            return result(OUT_OF_SCOPE_INTENT, Outcome.OUT_OF_SCOPE)
+            near = closest_offtopic is None or closest_offtopic >= OFF_TOPIC_SIMILARITY
+            if top.confidence >= OFF_TOPIC_CONFIDENCE and near:
+                return result(OUT_OF_SCOPE_INTENT, Outcome.OUT_OF_SCOPE)
+            return result(FALLBACK_INTENT, Outcome.FALLBACK)
         if unknown is not None and unknown_threshold is not None:
             if unknown >= unknown_threshold:
                 return result(FALLBACK_INTENT, Outcome.FALLBACK)

@@ -7,7 +7,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.nlu.local import ENGINE_NAME, LocalNluModel, TrainingExample, training_fingerprint
+from bot.nlu.local import (
+    ENGINE_NAME,
+    LocalNluModel,
+    Reading,
+    TrainingExample,
+    training_fingerprint,
+)
 from bot.nlu.rasa_backend import RasaBackend
 from bot.nlu.rasa_client import RasaUnavailable
 from bot.nlu.result import FallbackRule, NluResult
@@ -53,7 +59,19 @@ class NluService:
         model = self._model
         if model is None:
             raise NluNotReady("the NLU model is not trained yet")
-        return self._rule.apply(model.rank(text), ENGINE_NAME, model.version)
+        return self._judge(model, text, model.read_many([text])[0])
+
+    def _judge(self, model: LocalNluModel, text: str, reading: Reading) -> NluResult:
+        return self._rule.apply(
+            reading.ranking,
+            ENGINE_NAME,
+            model.version,
+            text=text,
+            unknown=reading.unknown,
+            unknown_threshold=reading.unknown_threshold,
+            closest=reading.closest,
+            closest_offtopic=reading.closest_offtopic,
+        )
 
     async def parse_async(self, text: str) -> NluResult:
         """Rasa when it is the engine and reachable; otherwise the local model."""
@@ -86,15 +104,15 @@ class NluService:
         model = self._model
         assert model is not None  # a model never goes away once loaded
         try:
-            rankings = model.rank_many([text for text, _ in waiting])
+            readings = model.read_many([text for text, _ in waiting])
         except Exception as exc:  # the callers see it, as they would from a direct parse
             for _, answer in waiting:
                 if not answer.done():
                     answer.set_exception(exc)
             return
-        for (_, answer), ranking in zip(waiting, rankings, strict=True):
+        for (text, answer), reading in zip(waiting, readings, strict=True):
             if not answer.done():
-                answer.set_result(self._rule.apply(ranking, ENGINE_NAME, model.version))
+                answer.set_result(self._judge(model, text, reading))
 
     async def sync(self) -> bool:
         """Make the live model match the knowledge base; True when a new model went live."""

@@ -38,6 +38,7 @@
     $("f-name").disabled = !!intent;
     $("f-category").value = intent ? intent.category : "general";
     $("f-enabled").checked = intent ? intent.enabled : true;
+    $("f-irreversible").checked = intent ? intent.irreversible : false;
     for (const lang of ["en", "zh"]) {
       $("f-examples-" + lang).value = intent ? (intent.examples[lang] || []).join("\n") : "";
       $("f-answers-" + lang).value = intent ? (intent.answers[lang] || []).join("\n") : "";
@@ -61,7 +62,8 @@
       return out;
     };
     return { category: $("f-category").value.trim() || "general", examples: texts("examples"),
-      answers: texts("answers"), enabled: $("f-enabled").checked };
+      answers: texts("answers"), enabled: $("f-enabled").checked,
+      irreversible: $("f-irreversible").checked };
   }
 
   $("editor").addEventListener("submit", async (event) => {
