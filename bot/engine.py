@@ -92,7 +92,6 @@ IRREVERSIBLE_CONFIDENCE = 0.97
 IRREVERSIBLE_SIMILARITY = 0.85
 """An irreversible intent's answer goes out without asking only for an unmistakable question:
 near-certain, and nearly the words of one of its examples."""
-CLARIFY_MIN_CONFIDENCE = 0.005
 DECLINED_INTENT = "declined_choice"
 """The customer said no to what the bot asked back."""
 REJECTED_INTENT = "rejected_answer"
@@ -484,12 +483,12 @@ class ConversationEngine:
         (the web chat); None when fewer than two can be named."""
         intents, titles = [], []
         for score in nlu.ranking:
-            if score.name == OUT_OF_SCOPE_INTENT or score.confidence < CLARIFY_MIN_CONFIDENCE:
+            if score.name == OUT_OF_SCOPE_INTENT:
                 continue
             title = await self._knowledge.sample_question(score.name, language)
             if title:
                 intents.append(score.name)
-                titles.append(title)
+                titles.append(title[:1].upper() + title[1:])
             if len(intents) == MAX_OPTIONS:
                 break
         if len(intents) < 2:

@@ -178,6 +178,7 @@ class Dispatcher:
             message.sender_kind,
             message.text,
             message.created_at,
+            (message.meta or {}).get("quick_replies"),
         )
         try:
             if channel is None:

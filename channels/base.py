@@ -59,6 +59,8 @@ class OutboundText:
     sender_kind: str
     text: str
     created_at: datetime
+    quick_replies: list[dict[str, str]] | None = None
+    """Buttons for channels that show them; the choices are numbered in `text` too."""
 
 
 class DeliveryError(Exception):

@@ -93,6 +93,7 @@ class WebchatOutput:
             intent=None,
             confidence=None,
             created_at=message.created_at.isoformat(),
+            quick_replies=message.quick_replies,
         )
         try:
             await self._bus.publish(

@@ -45,3 +45,47 @@ async def test_demo_page_chat_in_chromium(settings: Settings) -> None:
             await browser.close()
     finally:
         await server.close()
+
+
+async def test_clarify_buttons_and_confirmation_in_chromium(settings: Settings) -> None:
+    """A vague word gets numbered choices as buttons; a click answers with that intent, and
+    the buttons go; an irreversible intent waits for Yes. Desktop and phone sizes."""
+    server = TestServer(await init_app(settings))
+    await server.start_server()
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+            for size, viewport in (("desktop", (1280, 800)), ("phone", (390, 844))):
+                page = await browser.new_page(
+                    viewport={"width": viewport[0], "height": viewport[1]}
+                )
+                await page.goto(str(server.make_url("/")))
+                await expect(page.locator("#deskbot-status")).to_have_text("online", timeout=10_000)
+                await page.fill("#deskbot-input", "account")
+                await page.click("#deskbot-send")
+                choices = page.locator(".deskbot-choice")
+                await expect(choices.first).to_be_visible(timeout=10_000)
+                assert 2 <= await choices.count() <= 3
+                ARTIFACTS.mkdir(exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / f"webchat-clarify-{size}.png"))
+                title = await choices.nth(0).inner_text()
+                await choices.nth(0).click()
+                await expect(page.locator(".deskbot-in", has_text=title)).to_be_visible()
+                await expect(page.locator(".deskbot-choice")).to_have_count(0, timeout=10_000)
+                await expect(page.locator(".deskbot-out")).to_have_count(2, timeout=10_000)
+
+                await page.fill("#deskbot-input", "I think I want to get rid of my account")
+                await page.click("#deskbot-send")
+                yes = page.locator(".deskbot-choice", has_text="Yes")
+                await expect(yes).to_be_visible(timeout=10_000)
+                await page.screenshot(path=str(ARTIFACTS / f"webchat-confirm-{size}.png"))
+                await yes.click()
+                await expect(page.locator(".deskbot-out", has_text="Delete account")).to_be_visible(
+                    timeout=10_000
+                )
+                await page.context.clear_cookies()
+                await page.evaluate("localStorage.clear()")
+                await page.close()
+            await browser.close()
+    finally:
+        await server.close()

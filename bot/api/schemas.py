@@ -17,3 +17,4 @@ class MessageOut(BaseModel):
     confidence: float | None
     created_at: str
     sentiment: float | None = None
+    quick_replies: list[dict[str, str]] | None = None

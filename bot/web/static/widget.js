@@ -25,7 +25,10 @@
     ".deskbot-agent{background:#dcfce7}.deskbot-system{background:#fef9c3;font-size:13px}" +
     ".deskbot-who{display:block;font-size:11px;opacity:.7;margin-bottom:2px}" +
     "#deskbot-form{display:flex;border-top:1px solid #e2e8f0}#deskbot-input{flex:1;border:0;padding:12px;font:inherit;outline:none}" +
-    "#deskbot-send{border:0;background:#2563eb;color:#fff;padding:0 16px;font:600 14px system-ui;cursor:pointer}";
+    "#deskbot-send{border:0;background:#2563eb;color:#fff;padding:0 16px;font:600 14px system-ui;cursor:pointer}" +
+    ".deskbot-choices{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
+    ".deskbot-choice{border:1px solid #2563eb;background:#fff;color:#1d4ed8;border-radius:16px;padding:6px 12px;" +
+    "font:13px system-ui;cursor:pointer;text-align:left;max-width:100%}.deskbot-choice:hover{background:#eff6ff}";
   var style = document.createElement("style");
   style.textContent = css;
   document.head.appendChild(style);
@@ -53,12 +56,29 @@
     event.preventDefault();
     var text = input.value.trim();
     if (!text) return;
-    var id = uid();
-    pending[id] = text;
-    show({id: "local-" + id, direction: "in", sender_kind: "customer", text: text});
     input.value = "";
-    transmit(id, text);
+    say(text, text);
   });
+
+  // shown: what the customer sees they chose; sent: what the bot reads (a button's payload).
+  function say(shown, sent) {
+    var id = uid();
+    pending[id] = sent;
+    show({id: "local-" + id, direction: "in", sender_kind: "customer", text: shown});
+    transmit(id, sent);
+  }
+  function showChoices(m) {
+    var row = el("div", {"class": "deskbot-choices", role: "group", "aria-label": "Suggested replies"});
+    m.quick_replies.forEach(function (choice) {
+      var button = el("button", {"class": "deskbot-choice", type: "button"}, choice.title);
+      button.addEventListener("click", function () { clearChoices(); say(choice.title, choice.payload); });
+      row.appendChild(button);
+    });
+    log.appendChild(row);
+  }
+  function clearChoices() {
+    Array.prototype.slice.call(log.querySelectorAll(".deskbot-choices")).forEach(function (row) { row.remove(); });
+  }
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -76,7 +96,9 @@
     var bubble = el("div", {"class": "deskbot-msg " + kind, "data-sender": m.sender_kind});
     if (m.direction !== "in" && m.sender_kind === "agent") bubble.appendChild(el("span", {"class": "deskbot-who"}, "Support team"));
     bubble.appendChild(document.createTextNode(m.text));
+    clearChoices();  // only the latest question's buttons stay
     log.appendChild(bubble);
+    if (m.direction !== "in" && m.quick_replies && m.quick_replies.length) showChoices(m);
     log.scrollTop = log.scrollHeight;
   }
   function transmit(id, text) {

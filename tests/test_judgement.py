@@ -1,0 +1,129 @@
+"""The bot's decisions through the real engine on the demo knowledge base: clarify (button
+payload and typed number), out of scope, confirming an irreversible intent, rejections."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.services import Services
+from models import Conversation, Message
+from tests.test_engine import said
+
+
+async def decision_of(services: Services, message_id: int) -> dict[str, object]:
+    async with services.sessions() as session:
+        message = await session.get_one(Message, message_id)
+    return dict(message.meta["decision"])
+
+
+async def pending_of(services: Services, conversation_id: int) -> dict[str, object] | None:
+    async with services.sessions() as session:
+        return await session.scalar(
+            select(Conversation.pending_choice).where(Conversation.id == conversation_id)
+        )
+
+
+async def test_a_vague_word_asks_which_of_three_was_meant_and_a_button_answers(
+    services: Services,
+) -> None:
+    asked = await services.engine.receive(said("account"))
+    question = asked.replies[-1]
+    assert "Did you mean" in question.text
+    assert question.quick_replies is not None and 2 <= len(question.quick_replies) <= 3
+    for number, choice in enumerate(question.quick_replies, 1):
+        assert f"{number}. {choice['title']}" in question.text  # text channels read the numbers
+    pending = await pending_of(services, asked.conversation_id)
+    assert pending is not None and pending["kind"] == "clarify"
+    chosen_intent = pending["options"][1]  # type: ignore[index]
+
+    # The widget sends the button's payload, which is the option's number.
+    answered = await services.engine.receive(said(question.quick_replies[1]["payload"]))
+    expected = await services.knowledge.answer(chosen_intent, "en")  # type: ignore[arg-type]
+    assert answered.replies[0].text == expected
+    assert await pending_of(services, asked.conversation_id) is None
+    assert (await decision_of(services, answered.message_id))["signals"]["intent"] == chosen_intent
+
+
+async def test_a_typed_number_and_a_chinese_ordinal_answer_the_question(
+    services: Services,
+) -> None:
+    asked = await services.engine.receive(said("my plan", user="typed"))
+    pending = await pending_of(services, asked.conversation_id)
+    assert pending is not None
+    options = pending["options"]
+    answered = await services.engine.receive(said(" 1. ", user="typed"))
+    assert answered.replies[0].text == await services.knowledge.answer(options[0], "en")  # type: ignore[index]
+
+    asked_zh = await services.engine.receive(said("账户", user="zh"))
+    pending_zh = await pending_of(services, asked_zh.conversation_id)
+    assert pending_zh is not None and "请回复序号" in asked_zh.replies[-1].text
+    answered_zh = await services.engine.receive(said("第二个", user="zh"))
+    assert answered_zh.replies[0].text == await services.knowledge.answer(
+        pending_zh["options"][1],  # type: ignore[index]
+        "zh",
+    )
+
+
+async def test_moving_on_instead_of_choosing_is_parsed_as_a_new_question(
+    services: Services,
+) -> None:
+    await services.engine.receive(said("account", user="moves"))
+    moved = await services.engine.receive(said("how do I reset my password", user="moves"))
+    assert moved.replies[0].text == await services.knowledge.answer("reset_password", "en")
+
+
+async def test_off_topic_gets_what_the_bot_can_help_with_and_is_not_a_failure(
+    services: Services,
+) -> None:
+    first = await services.engine.receive(said("is it going to rain in Berlin tomorrow?"))
+    assert "outside what I can help with" in first.replies[0].text
+    assert first.replies[0].text.count("“") >= 2  # example questions it can answer
+    second = await services.engine.receive(said("who won the football match last night"))
+    assert second.state == "bot"  # two off-topic questions are not two failures
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, second.conversation_id)
+    assert conversation.fallback_streak == 0
+    zh = await services.engine.receive(said("明天上海会下雨吗", user="zh-oos"))
+    assert "超出了我能帮忙的范围" in zh.replies[0].text
+
+
+async def test_an_irreversible_answer_waits_for_yes(services: Services) -> None:
+    steps = await services.knowledge.answer("delete_account", "en")
+    asked = await services.engine.receive(said("I think I want to get rid of my account"))
+    assert asked.replies[-1].text != steps
+    assert "Reply yes or no" in asked.replies[-1].text
+    assert [b["payload"] for b in asked.replies[-1].quick_replies or []] == ["yes", "no"]
+    confirmed = await services.engine.receive(said("yes"))
+    assert confirmed.replies[0].text == steps
+
+    await services.engine.receive(said("I think I want to get rid of my account", user="no"))
+    declined = await services.engine.receive(said("no", user="no"))
+    assert (
+        declined.replies[0].text != steps and "What can I help you with" in declined.replies[0].text
+    )
+
+
+async def test_the_admin_flag_decides_which_intents_are_confirmed(services: Services) -> None:
+    from knowledge.schema import IntentPatch
+
+    await services.knowledge.update("delete_account", IntentPatch(irreversible=False), "admin")
+    steps = await services.knowledge.answer("delete_account", "en")
+    answered = await services.engine.receive(said("I think I want to get rid of my account"))
+    assert answered.replies[0].text == steps
+
+
+async def test_rejections_in_english_and_chinese_are_not_answered_as_intents(
+    services: Services,
+) -> None:
+    await services.engine.receive(said("how do I reset my password", user="r-en"))
+    rejected = await services.engine.receive(said("that didn't help", user="r-en"))
+    assert "Sorry that didn't help" in rejected.replies[0].text
+    assert (await decision_of(services, rejected.message_id))["signals"]["rejected_answer"]
+    again = await services.engine.receive(said("still doesn't work", user="r-en"))
+    assert again.state == "queued"  # rejected twice: a person takes over
+
+    await services.engine.receive(said("我的文件不同步", user="r-zh"))
+    rejected_zh = await services.engine.receive(said("没用", user="r-zh"))
+    assert "抱歉没能帮到您" in rejected_zh.replies[0].text
+    again_zh = await services.engine.receive(said("还是不行", user="r-zh"))
+    assert again_zh.state == "queued"
