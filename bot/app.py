@@ -24,6 +24,7 @@ from bot.services import Services, build_services, running
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from bot.web.console_socket import console_socket
+from bot.web.cors import allow_origins
 from bot.web.pages import add_page_routes
 from bot.web.render import template_environment
 from bot.web.signin import add_signin_routes, signed_in_user
@@ -121,10 +122,11 @@ async def init_app(settings: Settings) -> web.Application:
     add_signin_routes(app)
     add_page_routes(app)
     app.add_subapp("/api", _api_app(spec))
-    app.add_subapp(
-        "/webchat",
-        build_webchat(spec, VisitorTokens(settings.secret_key, settings.visitor_token_max_age_s)),
+    webchat = build_webchat(
+        spec, VisitorTokens(settings.secret_key, settings.visitor_token_max_age_s)
     )
+    allow_origins(webchat, settings.webchat_allowed_origins)
+    app.add_subapp("/webchat", webchat)
     return app
 
 
