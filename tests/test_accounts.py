@@ -333,3 +333,55 @@ async def test_business_hours_and_sla_targets_change_live(client: TestClient) ->
         assert (due - conversation.escalated_at).total_seconds() == 120
     audit = await (await client.get("/api/audit?entity=service_hours", headers=headers)).json()
     assert audit["entries"][0]["details"] == {"business_hours": "24/7", "sla_first_response_s": 120}
+
+
+async def test_the_audit_trail_never_holds_a_password_and_says_user_added(
+    client: TestClient,
+) -> None:
+    headers = admin_headers(client)
+    secret, reset = "plain-text-leak-9183", "another-leak-5521"
+    created = await client.post(
+        "/api/agents",
+        json={"email": "dan@acme.test", "name": "Dan", "password": secret, "max_concurrent": 5},
+        headers=headers,
+    )
+    assert created.status == 201, await created.text()
+    dan = await created.json()
+    assert dan["max_concurrent"] == 5 and dan["can_sign_in"]
+    changed = await client.patch(
+        f"/api/agents/{dan['id']}", json={"password": reset}, headers=headers
+    )
+    assert changed.status == 200
+    audit = await (await client.get("/api/audit?entity=user", headers=headers)).json()
+    rows = [(e["action"], e["details"]) for e in audit["entries"] if e["entity_id"] == dan["email"]]
+    assert sorted(rows, key=lambda r: r[0]) == [
+        (
+            "user_added",
+            {
+                "role": "agent",
+                "teams": ["support"],
+                "max_concurrent": 5,
+                "status": "offline",
+                "password": "(set)",
+            },
+        ),
+        ("user_changed", {"password": "(set)"}),
+    ]
+    assert secret not in str(audit) and reset not in str(audit)
+
+
+async def test_an_admin_resetting_a_password_ends_that_users_sessions(client: TestClient) -> None:
+    ann = await add_user(client, "ann@acme.test")
+    await sign_in(client, "ann@acme.test")
+    assert (await client.get("/api/me")).status == 200
+    reset = await client.patch(
+        f"/api/agents/{ann}",
+        json={"password": "a-brand-new-secret-42"},
+        headers=admin_headers(client),
+    )
+    assert reset.status == 200
+    assert (await client.get("/api/me")).status == 401
+    other = await client.patch(  # any other change leaves the session alone
+        f"/api/agents/{ann}", json={"max_concurrent": 4}, headers=admin_headers(client)
+    )
+    assert other.status == 200
