@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 
+import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from bot import keys
+from bot.app import init_app
 from models import AgentRole
-from tests.conftest import admin_headers, within_one_window
+from tests.conftest import admin_headers
 from tests.test_webchat import new_visitor, send
 
 PASSWORD = "a-long-test-password"
@@ -82,7 +86,6 @@ async def test_wrong_password_unknown_user_and_missing_form_token_are_refused(
 async def test_repeated_failures_are_rate_limited_even_with_the_right_password(
     client: TestClient,
 ) -> None:
-    await within_one_window(client.app[keys.SETTINGS].login_window_s)
     await add_user(client, "ann@acme.test")
     limit = client.app[keys.SETTINGS].login_max_failures
     for _ in range(limit):
@@ -385,3 +388,43 @@ async def test_an_admin_resetting_a_password_ends_that_users_sessions(client: Te
         f"/api/agents/{ann}", json={"max_concurrent": 4}, headers=admin_headers(client)
     )
     assert other.status == 200
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
+async def test_parallel_guesses_cannot_pass_the_login_brake(
+    aiohttp_client, make_settings, shared: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """60 guesses at once used to be tried all, the right one among them signing in."""
+    redis = {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": f"t{uuid.uuid4().hex[:8]}"}
+    client: TestClient = await aiohttp_client(
+        await init_app(make_settings(**(redis if shared else {})))
+    )
+    await add_user(client, "ann@acme.test")
+    limit = client.app[keys.SETTINGS].login_max_failures
+    form = await (await client.get("/login")).text()
+    nonce = NONCE.search(form).group(1)  # type: ignore[union-attr]
+    guesses = [f"guess-number-{n:02}" for n in range(60)]
+    guesses[30] = PASSWORD
+
+    async def attempt(password: str) -> int:
+        response = await client.post(
+            "/login",
+            data={"csrf_token": nonce, "email": "ann@acme.test", "password": password},
+            allow_redirects=False,
+        )
+        return response.status
+
+    statuses = await asyncio.gather(*(attempt(p) for p in guesses))
+    assert sum(s != 429 for s in statuses) == limit, statuses
+    assert statuses[30] == 429 or sum(s == 303 for s in statuses) <= 1
+
+
+async def test_colleagues_signing_in_from_one_address_do_not_lock_it(client: TestClient) -> None:
+    limit = client.app[keys.SETTINGS].login_max_failures
+    for n in range(limit * 2):
+        await add_user(client, f"agent{n}@acme.test")
+        response = await post_login(client, f"agent{n}@acme.test")
+        assert response.status == 303, n
+        client.session.cookie_jar.clear()
+    assert (await post_login(client, "agent0@acme.test", "wrong-password-1")).status == 401
+    assert (await post_login(client, "agent0@acme.test")).status == 303  # resets this email

@@ -12,6 +12,7 @@ from aiohttp import web
 from bot import keys
 from bot.accounts.principal import Principal
 from bot.api.auth import PRINCIPAL_KEY, bearer_token
+from bot.rate_limits import new_ticket
 from bot.web.render import render
 
 SESSION_COOKIE = "deskbot_session"
@@ -107,8 +108,10 @@ async def login_submit(request: web.Request) -> web.Response:
     limiter = request.config_dict[keys.RATE_LIMITER]
     settings = request.config_dict[keys.SETTINGS]
     limit, window = settings.login_max_failures, settings.login_window_s
-    failure_keys = (f"login-fail:ip:{request.remote}", f"login-fail:email:{email}")
-    wait = max([await limiter.peek(key, limit, window) for key in failure_keys])
+    by_address, by_email = f"login:ip:{request.remote}", f"login:email:{email}"
+    # Counted before the password is checked, atomically: parallel guesses cannot all get in.
+    ticket = new_ticket()
+    wait = await limiter.hit_all([(by_address, limit), (by_email, limit)], window, ticket)
     if wait > 0:
         response = await login_form(
             request, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", status=429
@@ -117,10 +120,10 @@ async def login_submit(request: web.Request) -> web.Response:
         return response
     agent = await request.config_dict[keys.USERS].authenticate(email, password)
     if agent is None:
-        for key in failure_keys:
-            await limiter.hit(key, limit, window)
         return await login_form(request, "Wrong email or password.", status=401)
-    await limiter.reset(failure_keys[1], window)
+    # Success: colleagues signing in from the same office address do not use up its attempts.
+    await limiter.refund(by_address, window, ticket)
+    await limiter.reset(by_email, window)
     await request.config_dict[keys.USERS].set_status(agent.id, "online")
     token = await request.config_dict[keys.LOGINS].start(agent.id)
     who = await request.config_dict[keys.LOGINS].principal(token)
