@@ -23,6 +23,7 @@ from bot.api.openapi import ApiSpec
 from bot.services import Services, build_services, running
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
+from bot.web.client_address import parse_networks, real_client
 from bot.web.console_socket import console_socket
 from bot.web.cors import allow_origins
 from bot.web.pages import add_page_routes
@@ -94,7 +95,14 @@ async def demo_page(request: web.Request) -> web.Response:
 
 async def init_app(settings: Settings) -> web.Application:
     body_limit = max(settings.max_request_bytes, settings.max_import_bytes)
-    app = web.Application(client_max_size=body_limit, middlewares=[signed_in_user, json_errors])
+    app = web.Application(
+        client_max_size=body_limit,
+        middlewares=[
+            real_client(parse_networks(settings.trusted_proxies)),
+            signed_in_user,
+            json_errors,
+        ],
+    )
     spec = ApiSpec("deskbot", VERSION)
     app[keys.SETTINGS] = settings
     app[keys.SPEC] = spec
