@@ -6,6 +6,7 @@ import asyncio
 import re
 import uuid
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
@@ -97,12 +98,25 @@ async def test_repeated_failures_are_rate_limited_even_with_the_right_password(
 
 async def test_open_redirects_are_not_followed(client: TestClient) -> None:
     await add_user(client, "ann@acme.test")
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+    for target in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example/p",  # the form's value for next=/%09/evil.example/p
+        "/\n/evil.example/p",
+        "/\r\n/evil.example",
+        "/\x00/evil.example",
+        "\t//evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+    ):
         response = await post_login(client, "ann@acme.test", next_path=target)
         assert response.headers["Location"] == "/console", target
         client.session.cookie_jar.clear()
     inside = await post_login(client, "ann@acme.test", next_path="/console?x=1")
     assert inside.headers["Location"] == "/console?x=1"
+    form = await (await client.get("/login?next=/%09/evil.example/p")).text()
+    assert 'name="next" value=""' in form
 
 
 async def test_writes_with_the_cookie_need_the_csrf_token(client: TestClient) -> None:
@@ -428,3 +442,30 @@ async def test_colleagues_signing_in_from_one_address_do_not_lock_it(client: Tes
         client.session.cookie_jar.clear()
     assert (await post_login(client, "agent0@acme.test", "wrong-password-1")).status == 401
     assert (await post_login(client, "agent0@acme.test")).status == 303  # resets this email
+
+
+@pytest.mark.parametrize("ending", ["deactivated", "logged out", "password reset"])
+async def test_the_console_socket_closes_soon_after_the_session_ends(
+    client: TestClient, ending: str
+) -> None:
+    ann = await add_user(client, "ann@acme.test")
+    csrf = await sign_in(client, "ann@acme.test")
+    async with client.ws_connect("/console/ws") as ws:
+        started = asyncio.get_running_loop().time()
+        if ending == "logged out":
+            response = await client.post(
+                "/logout", headers={"X-CSRF-Token": csrf}, allow_redirects=False
+            )
+        else:
+            change = (
+                {"active": False} if ending == "deactivated" else {"password": "n3w-Secret-99x"}
+            )
+            response = await client.patch(
+                f"/api/agents/{ann}", json=change, headers=admin_headers(client)
+            )
+        assert response.status in {200, 303}
+        frame = await ws.receive(timeout=5)
+        while frame.type == aiohttp.WSMsgType.TEXT:  # events sent before the check came round
+            frame = await ws.receive(timeout=5)
+        assert frame.type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}
+        assert asyncio.get_running_loop().time() - started < 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -67,10 +67,15 @@ async def _csrf_ok(request: web.Request, who: Principal) -> bool:
 
 
 def safe_next(target: str | None, fallback: str) -> str:
-    """Only paths on this site: no scheme, no host, no protocol-relative //evil.example."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return fallback
+    """Only paths on this site, judged after parsing the way a browser reads a Location:
+    browsers drop tabs and newlines and read a backslash as a slash, so "/<TAB>/evil.example"
+    would become "//evil.example"; any control character or backslash is refused."""
+    if not target or any(c < " " or c in "\x7f\\" for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
 
 
 def home_for(who: Principal) -> str:
