@@ -23,7 +23,9 @@ from bot.api.openapi import ApiSpec
 from bot.services import Services, build_services, running
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
+from bot.web.client_address import parse_networks, real_client
 from bot.web.console_socket import console_socket
+from bot.web.cors import allow_origins
 from bot.web.pages import add_page_routes
 from bot.web.render import template_environment
 from bot.web.signin import add_signin_routes, signed_in_user
@@ -93,7 +95,14 @@ async def demo_page(request: web.Request) -> web.Response:
 
 async def init_app(settings: Settings) -> web.Application:
     body_limit = max(settings.max_request_bytes, settings.max_import_bytes)
-    app = web.Application(client_max_size=body_limit, middlewares=[signed_in_user, json_errors])
+    app = web.Application(
+        client_max_size=body_limit,
+        middlewares=[
+            real_client(parse_networks(settings.trusted_proxies)),
+            signed_in_user,
+            json_errors,
+        ],
+    )
     spec = ApiSpec("deskbot", VERSION)
     app[keys.SETTINGS] = settings
     app[keys.SPEC] = spec
@@ -121,10 +130,11 @@ async def init_app(settings: Settings) -> web.Application:
     add_signin_routes(app)
     add_page_routes(app)
     app.add_subapp("/api", _api_app(spec))
-    app.add_subapp(
-        "/webchat",
-        build_webchat(spec, VisitorTokens(settings.secret_key, settings.visitor_token_max_age_s)),
+    webchat = build_webchat(
+        spec, VisitorTokens(settings.secret_key, settings.visitor_token_max_age_s)
     )
+    allow_origins(webchat, settings.webchat_allowed_origins)
+    app.add_subapp("/webchat", webchat)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,17 @@ class Settings(BaseSettings):
     trust_forwarded_proto: bool = Field(
         default=False, description="Behind a TLS proxy: believe its X-Forwarded-Proto header."
     )
+    webchat_allowed_origins: tuple[str, ...] = Field(
+        default=("*",),
+        description="Sites whose pages may embed the web-chat widget, e.g. "
+        "['https://shop.example']; '*': any site. Only the web-chat API allows other origins.",
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(),
+        description="Addresses or CIDR ranges of your reverse proxies, e.g. ['127.0.0.1', "
+        "'10.0.0.0/8']: their X-Forwarded-For and X-Forwarded-Proto are believed, so rate "
+        "limits count each real client. Empty: the connection's address is the client.",
+    )
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
     log_json: bool | None = None
@@ -167,6 +179,24 @@ class Settings(BaseSettings):
     def _known_engine(cls, value: str) -> str:
         if value not in {"local", "rasa"}:
             raise ValueError(f"unknown NLU engine {value!r}; choose 'local' or 'rasa'")
+        return value
+
+    @field_validator("webchat_allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme and host, e.g. https://shop.example"
+                )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from bot.web.client_address import parse_networks
+
+        parse_networks(value)
         return value
 
     @field_validator("telegram_mode")

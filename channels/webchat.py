@@ -24,6 +24,7 @@ from bot.engine import ConversationEngine
 from bot.events import MessageDelivered, MessageView, thread_topic
 from bot.rate_limits import RateLimited, RateLimiter, check
 from bot.settings import Settings
+from bot.web.cors import origin_allowed
 from channels.base import (
     DeliveryError,
     DeliveryTarget,
@@ -277,6 +278,8 @@ async def _socket(request: web.Request) -> web.StreamResponse:
     """Token in the query (browsers cannot set headers on a WebSocket); checked before upgrade."""
     visitor = _visitor(request, request.query.get("token"))
     settings = request.config_dict[keys.SETTINGS]
+    if not origin_allowed(request, settings.webchat_allowed_origins):
+        raise BadRequest("this site may not embed the chat (webchat_allowed_origins)", status=403)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_request_bytes)
     await ws.prepare(request)
     bus = request.config_dict[keys.BUS]

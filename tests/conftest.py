@@ -138,8 +138,8 @@ async def eventually(predicate: Callable[[], object], within: float = 5.0) -> No
 
 
 async def within_one_window(window_s: int = 60, needed_s: float = 10.0) -> None:
-    """Rate limits count in fixed windows (bot/rate_limits.py): a test that counts up to a
-    limit must not straddle a window's end, where the count starts again."""
+    """Rate limits used to count in fixed windows; bot/rate_limits.py's moving window needs
+    none of this. Kept until the last test that calls it is rid of it."""
     import asyncio
     import time
 

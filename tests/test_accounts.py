@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 
+import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from bot import keys
+from bot.app import init_app
 from models import AgentRole
-from tests.conftest import admin_headers, within_one_window
+from tests.conftest import admin_headers
 from tests.test_webchat import new_visitor, send
 
 PASSWORD = "a-long-test-password"
@@ -82,7 +87,6 @@ async def test_wrong_password_unknown_user_and_missing_form_token_are_refused(
 async def test_repeated_failures_are_rate_limited_even_with_the_right_password(
     client: TestClient,
 ) -> None:
-    await within_one_window(client.app[keys.SETTINGS].login_window_s)
     await add_user(client, "ann@acme.test")
     limit = client.app[keys.SETTINGS].login_max_failures
     for _ in range(limit):
@@ -94,12 +98,25 @@ async def test_repeated_failures_are_rate_limited_even_with_the_right_password(
 
 async def test_open_redirects_are_not_followed(client: TestClient) -> None:
     await add_user(client, "ann@acme.test")
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+    for target in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example/p",  # the form's value for next=/%09/evil.example/p
+        "/\n/evil.example/p",
+        "/\r\n/evil.example",
+        "/\x00/evil.example",
+        "\t//evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+    ):
         response = await post_login(client, "ann@acme.test", next_path=target)
         assert response.headers["Location"] == "/console", target
         client.session.cookie_jar.clear()
     inside = await post_login(client, "ann@acme.test", next_path="/console?x=1")
     assert inside.headers["Location"] == "/console?x=1"
+    form = await (await client.get("/login?next=/%09/evil.example/p")).text()
+    assert 'name="next" value=""' in form
 
 
 async def test_writes_with_the_cookie_need_the_csrf_token(client: TestClient) -> None:
@@ -333,3 +350,122 @@ async def test_business_hours_and_sla_targets_change_live(client: TestClient) ->
         assert (due - conversation.escalated_at).total_seconds() == 120
     audit = await (await client.get("/api/audit?entity=service_hours", headers=headers)).json()
     assert audit["entries"][0]["details"] == {"business_hours": "24/7", "sla_first_response_s": 120}
+
+
+async def test_the_audit_trail_never_holds_a_password_and_says_user_added(
+    client: TestClient,
+) -> None:
+    headers = admin_headers(client)
+    secret, reset = "plain-text-leak-9183", "another-leak-5521"
+    created = await client.post(
+        "/api/agents",
+        json={"email": "dan@acme.test", "name": "Dan", "password": secret, "max_concurrent": 5},
+        headers=headers,
+    )
+    assert created.status == 201, await created.text()
+    dan = await created.json()
+    assert dan["max_concurrent"] == 5 and dan["can_sign_in"]
+    changed = await client.patch(
+        f"/api/agents/{dan['id']}", json={"password": reset}, headers=headers
+    )
+    assert changed.status == 200
+    audit = await (await client.get("/api/audit?entity=user", headers=headers)).json()
+    rows = [(e["action"], e["details"]) for e in audit["entries"] if e["entity_id"] == dan["email"]]
+    assert sorted(rows, key=lambda r: r[0]) == [
+        (
+            "user_added",
+            {
+                "role": "agent",
+                "teams": ["support"],
+                "max_concurrent": 5,
+                "status": "offline",
+                "password": "(set)",
+            },
+        ),
+        ("user_changed", {"password": "(set)"}),
+    ]
+    assert secret not in str(audit) and reset not in str(audit)
+
+
+async def test_an_admin_resetting_a_password_ends_that_users_sessions(client: TestClient) -> None:
+    ann = await add_user(client, "ann@acme.test")
+    await sign_in(client, "ann@acme.test")
+    assert (await client.get("/api/me")).status == 200
+    reset = await client.patch(
+        f"/api/agents/{ann}",
+        json={"password": "a-brand-new-secret-42"},
+        headers=admin_headers(client),
+    )
+    assert reset.status == 200
+    assert (await client.get("/api/me")).status == 401
+    other = await client.patch(  # any other change leaves the session alone
+        f"/api/agents/{ann}", json={"max_concurrent": 4}, headers=admin_headers(client)
+    )
+    assert other.status == 200
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
+async def test_parallel_guesses_cannot_pass_the_login_brake(
+    aiohttp_client, make_settings, shared: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """60 guesses at once used to be tried all, the right one among them signing in."""
+    redis = {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": f"t{uuid.uuid4().hex[:8]}"}
+    client: TestClient = await aiohttp_client(
+        await init_app(make_settings(**(redis if shared else {})))
+    )
+    await add_user(client, "ann@acme.test")
+    limit = client.app[keys.SETTINGS].login_max_failures
+    form = await (await client.get("/login")).text()
+    nonce = NONCE.search(form).group(1)  # type: ignore[union-attr]
+    guesses = [f"guess-number-{n:02}" for n in range(60)]
+    guesses[30] = PASSWORD
+
+    async def attempt(password: str) -> int:
+        response = await client.post(
+            "/login",
+            data={"csrf_token": nonce, "email": "ann@acme.test", "password": password},
+            allow_redirects=False,
+        )
+        return response.status
+
+    statuses = await asyncio.gather(*(attempt(p) for p in guesses))
+    assert sum(s != 429 for s in statuses) == limit, statuses
+    assert statuses[30] == 429 or sum(s == 303 for s in statuses) <= 1
+
+
+async def test_colleagues_signing_in_from_one_address_do_not_lock_it(client: TestClient) -> None:
+    limit = client.app[keys.SETTINGS].login_max_failures
+    for n in range(limit * 2):
+        await add_user(client, f"agent{n}@acme.test")
+        response = await post_login(client, f"agent{n}@acme.test")
+        assert response.status == 303, n
+        client.session.cookie_jar.clear()
+    assert (await post_login(client, "agent0@acme.test", "wrong-password-1")).status == 401
+    assert (await post_login(client, "agent0@acme.test")).status == 303  # resets this email
+
+
+@pytest.mark.parametrize("ending", ["deactivated", "logged out", "password reset"])
+async def test_the_console_socket_closes_soon_after_the_session_ends(
+    client: TestClient, ending: str
+) -> None:
+    ann = await add_user(client, "ann@acme.test")
+    csrf = await sign_in(client, "ann@acme.test")
+    async with client.ws_connect("/console/ws") as ws:
+        started = asyncio.get_running_loop().time()
+        if ending == "logged out":
+            response = await client.post(
+                "/logout", headers={"X-CSRF-Token": csrf}, allow_redirects=False
+            )
+        else:
+            change = (
+                {"active": False} if ending == "deactivated" else {"password": "n3w-Secret-99x"}
+            )
+            response = await client.patch(
+                f"/api/agents/{ann}", json=change, headers=admin_headers(client)
+            )
+        assert response.status in {200, 303}
+        frame = await ws.receive(timeout=5)
+        while frame.type == aiohttp.WSMsgType.TEXT:  # events sent before the check came round
+            frame = await ws.receive(timeout=5)
+        assert frame.type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}
+        assert asyncio.get_running_loop().time() - started < 5

@@ -9,8 +9,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.accounts.passwords import hash_password, verify_password
+from bot.accounts.passwords import WeakPassword, hash_password, verify_password
 from models import Agent, AgentRole, AuditEntry, LoginSession
+
+REDACTED = "(set)"  # what the audit trail says of a password: that it was set, never what
 
 
 class AccountError(ValueError):
@@ -28,25 +30,32 @@ class Users:
         email: str,
         name: str,
         role: AgentRole,
-        password: str,
+        password: str | None,
         actor: str,
         teams: Sequence[str] = ("support",),
+        **fields: Any,
     ) -> Agent:
-        password_hash = hash_password(password)
+        """A new user, audited as "user_added"; without a password they cannot sign in."""
+        email, name = email.strip().lower(), name.strip()
+        password_hash = None if password is None else _hash(password)
         async with self._sessions() as session:
             agent = Agent(
-                email=email.strip().lower(),
-                name=name.strip(),
+                email=email,
+                name=name,
                 role=role.value,
                 password_hash=password_hash,
                 teams=list(teams),
+                **fields,
             )
             session.add(agent)
             try:
                 await session.flush()
             except IntegrityError:
                 raise AccountError(f"a user with email {email} exists", status=409) from None
-            session.add(_audit(actor, "user_added", agent, {"role": role.value}))
+            details = {"role": role.value, "teams": list(teams), **fields}
+            if password_hash is not None:
+                details["password"] = REDACTED
+            session.add(_audit(actor, "user_added", agent, details))
             await session.commit()
             return agent
 
@@ -74,8 +83,10 @@ class Users:
 
     async def update(self, agent_id: int, changes: dict[str, Any], actor: str) -> Agent:
         """Change role, teams, capacity, status, activity or password; deactivating signs out."""
-        if "password" in changes:
-            changes = {**changes, "password_hash": hash_password(changes.pop("password"))}
+        changes = dict(changes)  # the caller's dict, with the plain password, stays theirs
+        password = changes.pop("password", None)
+        if password is not None:
+            changes["password_hash"] = _hash(password)
         async with self._sessions() as session:
             agent = await session.get(Agent, agent_id)
             if agent is None:
@@ -89,7 +100,11 @@ class Users:
             await session.flush()
             if admin_before and not await _usable_admins(session):
                 raise AccountError("that would leave nobody who can sign in as admin", status=409)
-            audited = {k: ("(set)" if k == "password_hash" else v) for k, v in changes.items()}
+            audited = {k: v for k, v in changes.items() if k != "password_hash"}
+            if password is not None:
+                audited["password"] = REDACTED
+                # A reset password ends every session opened with the old one.
+                await session.execute(delete(LoginSession).where(LoginSession.agent_id == agent_id))
             session.add(_audit(actor, "user_changed", agent, audited))
             await session.commit()
             return agent
@@ -120,6 +135,13 @@ async def _usable_admins(session: AsyncSession) -> int:
         Agent.role == AgentRole.ADMIN.value, Agent.active, Agent.password_hash.is_not(None)
     )
     return int(await session.scalar(statement) or 0)
+
+
+def _hash(password: str) -> str:
+    try:
+        return hash_password(password)
+    except WeakPassword as exc:
+        raise AccountError(str(exc)) from None
 
 
 def _audit(actor: str, action: str, agent: Agent, details: dict[str, Any]) -> AuditEntry:

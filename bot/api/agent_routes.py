@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy.exc import IntegrityError
 
 from bot import keys
 from bot.api.auth import acting_agent, admin, path_int, staff, visible_conversation
@@ -19,7 +18,7 @@ from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from escalation.hours_store import HoursUpdate, HoursView
 from escalation.policy_store import PolicyStore, PolicyUpdate, PolicyView
-from models import Agent
+from models import Agent, AgentRole
 
 PREFIX = "/api"
 Team = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
@@ -222,19 +221,16 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         actor = admin(request)
         body = await read_model(request, AgentCreate)
         users = request.config_dict[keys.USERS]
-        fields = body.model_dump(exclude={"password"})
-        fields["email"] = body.email.strip().lower()
-        async with request.config_dict[keys.SESSIONS]() as session:
-            agent = Agent(**fields)
-            session.add(agent)
-            try:
-                await session.commit()
-            except IntegrityError:
-                raise BadRequest(f"an agent with email {body.email} exists", status=409) from None
-        changes: dict[str, object] = {"role": body.role}
-        if body.password is not None:
-            changes["password"] = body.password
-        agent = await users.update(agent.id, changes, actor)
+        agent = await users.add(
+            body.email,
+            body.name,
+            AgentRole(body.role),
+            body.password,
+            actor,
+            body.teams,
+            max_concurrent=body.max_concurrent,
+            status=body.status,
+        )
         return web.json_response(_agent_out(agent), status=201)
 
     @api(

@@ -8,33 +8,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import keys
+from bot.accounts.login_sessions import LoginSessions
 from bot.accounts.principal import Principal
 from bot.api.auth import PRINCIPAL_KEY
 from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.bus import Subscription
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
+from bot.web.signin import SESSION_COOKIE
 from models import Conversation
 
+log = logging.getLogger(__name__)
+
 MAX_FRAME_BYTES = 4096
+SESSION_RECHECK_S = 2.0
+"""How soon a socket closes after its user signs out, is deactivated or has a password reset
+(the session is checked in the database, so this holds across processes)."""
 
 
 class _Feed:
     def __init__(self, request: web.Request, who: Principal, ws: web.WebSocketResponse) -> None:
         self._request = request
-        self._who = who
+        self.who = who
         self._ws = ws
         self.watching: int | None = None
 
     async def visible(self, conversation_id: int) -> bool:
         async with self._request.config_dict[keys.SESSIONS]() as session:
             conversation = await session.get(Conversation, conversation_id)
-        return conversation is not None and self._who.can_see(conversation)
+        return conversation is not None and self.who.can_see(conversation)
 
     async def push(self, subscription: Subscription) -> None:
         while not self._ws.closed:
@@ -72,6 +81,23 @@ class _Feed:
             )
 
 
+async def _end_with_the_session(
+    logins: LoginSessions, feed: _Feed, ws: web.WebSocketResponse, token: str
+) -> None:
+    """Close the socket once its session has ended; follow role and team changes meanwhile."""
+    while not ws.closed:
+        await asyncio.sleep(SESSION_RECHECK_S)
+        try:
+            who = await logins.principal(token)
+        except (SQLAlchemyError, OSError):  # a database hiccup is no sign-out: check again
+            log.warning("console socket session check failed", exc_info=True)
+            continue
+        if who is None:
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
+            return
+        feed.who = who
+
+
 def _same_origin(request: web.Request) -> bool:
     """Browsers send Origin on WebSocket upgrades; another site's page must not ride our cookie."""
     origin = request.headers.get("Origin")
@@ -87,14 +113,22 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
     feed = _Feed(request, who, ws)
+    token = request.cookies.get(SESSION_COOKIE, "")
     with request.config_dict[keys.BUS].subscribe(AGENTS_TOPIC) as subscription:
-        pusher = asyncio.create_task(feed.push(subscription))
+        helpers = [
+            asyncio.create_task(feed.push(subscription)),
+            asyncio.create_task(
+                _end_with_the_session(request.config_dict[keys.LOGINS], feed, ws, token)
+            ),
+        ]
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
                     await feed.on_frame(frame.data)
         finally:
-            pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pusher
+            for task in helpers:
+                task.cancel()
+            for task in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     return ws

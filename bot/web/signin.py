@@ -5,13 +5,14 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
 from bot import keys
 from bot.accounts.principal import Principal
 from bot.api.auth import PRINCIPAL_KEY, bearer_token
+from bot.rate_limits import new_ticket
 from bot.web.render import render
 
 SESSION_COOKIE = "deskbot_session"
@@ -66,10 +67,15 @@ async def _csrf_ok(request: web.Request, who: Principal) -> bool:
 
 
 def safe_next(target: str | None, fallback: str) -> str:
-    """Only paths on this site: no scheme, no host, no protocol-relative //evil.example."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return fallback
+    """Only paths on this site, judged after parsing the way a browser reads a Location:
+    browsers drop tabs and newlines and read a backslash as a slash, so "/<TAB>/evil.example"
+    would become "//evil.example"; any control character or backslash is refused."""
+    if not target or any(c < " " or c in "\x7f\\" for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
 
 
 def home_for(who: Principal) -> str:
@@ -107,8 +113,10 @@ async def login_submit(request: web.Request) -> web.Response:
     limiter = request.config_dict[keys.RATE_LIMITER]
     settings = request.config_dict[keys.SETTINGS]
     limit, window = settings.login_max_failures, settings.login_window_s
-    failure_keys = (f"login-fail:ip:{request.remote}", f"login-fail:email:{email}")
-    wait = max([await limiter.peek(key, limit, window) for key in failure_keys])
+    by_address, by_email = f"login:ip:{request.remote}", f"login:email:{email}"
+    # Counted before the password is checked, atomically: parallel guesses cannot all get in.
+    ticket = new_ticket()
+    wait = await limiter.hit_all([(by_address, limit), (by_email, limit)], window, ticket)
     if wait > 0:
         response = await login_form(
             request, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", status=429
@@ -117,10 +125,10 @@ async def login_submit(request: web.Request) -> web.Response:
         return response
     agent = await request.config_dict[keys.USERS].authenticate(email, password)
     if agent is None:
-        for key in failure_keys:
-            await limiter.hit(key, limit, window)
         return await login_form(request, "Wrong email or password.", status=401)
-    await limiter.reset(failure_keys[1], window)
+    # Success: colleagues signing in from the same office address do not use up its attempts.
+    await limiter.refund(by_address, window, ticket)
+    await limiter.reset(by_email, window)
     await request.config_dict[keys.USERS].set_status(agent.id, "online")
     token = await request.config_dict[keys.LOGINS].start(agent.id)
     who = await request.config_dict[keys.LOGINS].principal(token)
