@@ -390,7 +390,9 @@ class ConversationEngine:
         self, conversation: Conversation, message: Message, history: History, customer: str
     ) -> tuple[list[MessageView], str]:
         """`customer`: their id on the channel, where the replies go."""
-        language = detect_language(message.text)
+        # "2" or "ok" says nothing about the language: keep the conversation's.
+        has_letters = any(ch.isalpha() for ch in message.text)
+        language = detect_language(message.text) if has_letters else conversation.language
         nlu = await self._understand(message.text, conversation.pending_choice, language)
         sentiment = self._sentiment.score(message.text)
         signals = await self._signals.gather(conversation, message, nlu, sentiment, history)

@@ -62,6 +62,14 @@ async def test_a_typed_number_and_a_chinese_ordinal_answer_the_question(
         pending_zh["options"][1],  # type: ignore[index]
         "zh",
     )
+    asked_zh = await services.engine.receive(said("账户", user="zh"))
+    pending_zh = await pending_of(services, asked_zh.conversation_id)
+    assert pending_zh is not None
+    answered_digit = await services.engine.receive(said("1", user="zh"))  # stays in Chinese
+    assert answered_digit.replies[0].text == await services.knowledge.answer(
+        pending_zh["options"][0],  # type: ignore[index]
+        "zh",
+    )
 
 
 async def test_moving_on_instead_of_choosing_is_parsed_as_a_new_question(
