@@ -31,6 +31,7 @@ _QUOTE_INTRO = re.compile(r"^(on .+ wrote:|在.+写道[:：]|-{2,} ?original mes
 _AUTOMATED_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|bounces?)[@+]", re.I)
 _ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 _REPLY_MARK = "deskbot-thread-"
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*$")  # the last one: the real address
 
 
 class MalformedEmail(ValueError):
@@ -81,8 +82,7 @@ class CustomerEmail:
 def read_email(raw: bytes) -> CustomerEmail:
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
-    name, sender = parseaddr(header(message, "From"))
-    sender = clean_field(sender, 320)
+    name, sender = _from(message)
     if "@" not in sender or " " in sender:
         raise MalformedEmail("no sender address (From)")
     message_id = _first_id(header(message, "Message-ID")) or _content_id(raw)
@@ -92,7 +92,7 @@ def read_email(raw: bytes) -> CustomerEmail:
         references = [*references, in_reply_to]
     return CustomerEmail(
         sender=sender.lower(),
-        display_name=clean_field(name, 200),
+        display_name=name,
         message_id=message_id,
         references=tuple(r for r in references if r != message_id),
         subject=clean_field(header(message, "Subject"), 998),
@@ -109,10 +109,30 @@ def header(message: EmailMessage, name: str) -> str:
         return str(message.get(name, ""))
     except (ValueError, TypeError, IndexError, LookupError, AttributeError):
         raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
-        try:
-            return str(make_header(decode_header(str(raw))))
-        except (ValueError, TypeError, LookupError, UnicodeError):
-            return str(raw)
+        return _decoded(str(raw))
+
+
+def _from(message: EmailMessage) -> tuple[str, str]:
+    """(display name, address). When the mail library refuses the decoded header (a CR/LF
+    encoded into the name), the address is the one in angle brackets: nothing encoded into
+    the name may change who the mail is from."""
+    try:
+        name, address = parseaddr(str(message.get("From", "")))
+    except (ValueError, TypeError, IndexError, LookupError, AttributeError):
+        raw = next((str(v) for k, v in message.raw_items() if k.lower() == "from"), "")
+        unfolded = " ".join(raw.split())
+        found = _ANGLE_ADDRESS.search(unfolded)
+        if found is None:
+            return "", ""
+        name, address = _decoded(unfolded[: found.start()]).strip().strip('"'), found[1]
+    return clean_field(name, 200), clean_field(address, 320)
+
+
+def _decoded(encoded: str) -> str:
+    try:
+        return str(make_header(decode_header(encoded)))
+    except (ValueError, TypeError, LookupError, UnicodeError):
+        return encoded
 
 
 def automated_reason(message: EmailMessage, sender: str) -> str | None:

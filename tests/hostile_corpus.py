@@ -68,3 +68,56 @@ TRAVERSAL_PATHS: list[str] = [
     "/api/intents/..%2f..%2fetc%2fpasswd",
     "/admin/../../etc/passwd",
 ]
+
+
+def raw_mail(
+    number: int,
+    sender: str = "Jane Roe <jane@customer.test>",
+    subject: str = "Password help",
+    body: str = "How do I reset my password?",
+    message_id: str | None = None,
+    headers: str = "",
+) -> bytes:
+    """A mail as the wire carries it, so headers the mail library would refuse to build
+    (encoded NUL, CR/LF) can be sent."""
+    message_id = message_id or f"<hostile.{number}@customer.test>"
+    return (
+        f"From: {sender}\r\nTo: support@acme.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: {message_id}\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\n{headers}"
+        f"MIME-Version: 1.0\r\n\r\n{body}\r\n"
+    ).encode("utf-8", "surrogateescape")
+
+
+# Mail from people with hostile headers; each must be stored, and answered in one clean thread.
+HOSTILE_MAILS: dict[str, bytes] = {
+    "nul in the From name": raw_mail(1, "=?utf-8?q?Ja=00ne?= <nul.name@customer.test>"),
+    "crlf in the From name": raw_mail(
+        2, "=?utf-8?q?Ja=0D=0ABcc:_x@evil.test?= <crlf@customer.test>"
+    ),
+    "crlf in the Subject": raw_mail(
+        3, "Kim <crlf.subject@customer.test>", "=?utf-8?q?help=0D=0ABcc:_x@evil.test?="
+    ),
+    "nul in the Subject": raw_mail(4, "Sam <nul.subject@customer.test>", "=?utf-8?q?a=00b?="),
+    "nul in the Message-ID": raw_mail(
+        5, "Lee <nul.id@customer.test>", message_id="<a\x00b.5@customer.test>"
+    ),
+    "bidi override in the name": raw_mail(6, "=?utf-8?q?=E2=80=AEtxet?= <bidi@customer.test>"),
+    "unknown charset": raw_mail(
+        7, "Ann <charset@customer.test>", headers="Content-Type: text/plain; charset=x-bogus\r\n"
+    ),
+    "unknown charset in the Subject": raw_mail(
+        8, "Bo <hcharset@customer.test>", "=?x-bogus?q?hi?="
+    ),
+    "a 500-character name": raw_mail(9, f"{'N' * 500} <long.name@customer.test>"),
+    "a 600-character Message-ID": raw_mail(
+        10, "Max <long.id@customer.test>", message_id=f"<{'i' * 600}@customer.test>"
+    ),
+    "a 3000-character Subject": raw_mail(
+        11, "Eve <long.subject@customer.test>", "\r\n ".join(["s" * 900] * 3)
+    ),
+    "a body over the message limit": raw_mail(
+        12,
+        "Ida <long.body@customer.test>",
+        body="How do I reset my password?\r\n" + "\r\n".join(["x" * 70] * 90),
+    ),
+}
