@@ -121,3 +121,21 @@ HOSTILE_MAILS: dict[str, bytes] = {
         body="How do I reset my password?\r\n" + "\r\n".join(["x" * 70] * 90),
     ),
 }
+
+# Changes to a signed Slack DM event that make it unreadable; each is acknowledged (200, so
+# Slack does not retry the same thing), logged, and stores nothing.
+MALFORMED_SLACK_EVENTS: dict[str, dict[str, object]] = {
+    "no user": {"user": None},
+    "user is a number": {"user": 42},
+    "no ts": {"ts": None},
+    "ts is an object": {"ts": {"$gt": ""}},
+    "no channel": {"channel": None},
+    "text is a number": {"text": 12345},
+    "text is a list": {"text": ["how", "much"]},
+    "text is an object": {"text": {"a": 1}},
+    "thread_ts is a list": {"thread_ts": [1]},
+    "only control characters": {"text": "\u0000\u0007\u202e"},
+}
+
+# X-Slack-Request-Timestamp values that are no timestamp: 401 and counted as forged.
+BAD_SLACK_TIMESTAMPS: list[str] = ["abc", "", "1e9", "-1", "1700000000.5", "9" * 5000, "١٧٠٠"]
