@@ -335,22 +335,25 @@ def build_slack(slack: SlackChannel) -> web.Application:
             )
         if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
             return web.json_response({"error": "event too large"}, status=413)
+        readable = True
         if request.content_type != "application/x-www-form-urlencoded":
             # Bolt would take a body it cannot parse for its own error; refuse it clearly.
-            if not isinstance(parse_json(await request.read(), "the event"), dict):
+            payload = parse_json(await request.read(), "the event")
+            if not isinstance(payload, dict):
                 raise BadRequest("the event must be a JSON object")
-        try:
-            bolt_request = await to_bolt_request(request)
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            readable = isinstance(payload.get("event", {}), dict)
+        bolt_request = None
+        if readable:
             # Bolt reads the body before it checks the signature, and some shapes (a user
-            # that is a number) make it raise: check the signature here instead.
+            # that is a number) make it raise.
+            with contextlib.suppress(TypeError, KeyError, ValueError, AttributeError):
+                bolt_request = await to_bolt_request(request)
+        if bolt_request is None:  # so check the signature here, and acknowledge it
             signature = request.headers.get("X-Slack-Signature", "")
             if not slack.verifier.is_valid(await request.read(), stamp, signature):
                 await count_failure(limiter, failures, limit)
                 return web.json_response({"error": "invalid request signature"}, status=401)
-            log.warning(
-                "malformed slack event acknowledged and dropped", extra={"error": repr(exc)}
-            )
+            log.warning("malformed slack event acknowledged and dropped")
             return web.json_response({"ok": True, "result": "malformed"})
         answer = await slack.app.async_dispatch(bolt_request)
         if answer.status == 401:  # Bolt found the signature or its timestamp wrong

@@ -262,7 +262,10 @@ async def test_malformed_events_are_acknowledged_and_store_nothing(
         response = await post_event(slack, payload)
         assert response.status == 200, f"{label}: {response.status} {await response.text()}"
     not_an_object = {**event(), "event": "message"}
-    assert (await post_event(slack, not_an_object)).status in {200, 404}
+    assert (await post_event(slack, not_an_object)).status == 200
+    forged = json.dumps(not_an_object)
+    headers = signed_headers(forged, secret="not-the-secret")
+    assert (await slack.post("/channels/slack/events", data=forged, headers=headers)).status == 401
     async with slack.app[keys.SESSIONS]() as session:
         assert list(await session.scalars(select(Message))) == []
     assert (await post_event(slack, event())).status == 200  # the next real one still flows
