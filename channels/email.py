@@ -18,7 +18,6 @@ import aioimaplib
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engine import ConversationEngine
@@ -39,6 +38,7 @@ from channels.email_message import (
     read_email,
     reply_message_id,
 )
+from channels.faults import is_temporary
 from models import Conversation, CustomerIdentity, Message
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,6 @@ QUARANTINE_FLAG = "$DeskbotFailed"
 class TemporaryFailure(Exception):
     """Taking a mail failed for a reason that is not the mail's (the database is down):
     the sender should try again later, and IMAP leaves it unseen."""
-
-
-def _is_temporary(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -151,7 +145,7 @@ class EmailReceiver:
         try:
             return await self._take(raw)
         except Exception as exc:
-            if _is_temporary(exc):
+            if is_temporary(exc):
                 log.warning("email not taken; will retry", extra={"error": repr(exc)})
                 raise TemporaryFailure(str(exc)) from exc
             log.exception("email could not be taken; set aside", extra={"bytes": len(raw)})

@@ -139,3 +139,21 @@ MALFORMED_SLACK_EVENTS: dict[str, dict[str, object]] = {
 
 # X-Slack-Request-Timestamp values that are no timestamp: 401 and counted as forged.
 BAD_SLACK_TIMESTAMPS: list[str] = ["abc", "", "1e9", "-1", "1700000000.5", "9" * 5000, "١٧٠٠"]
+
+# Changes to a private Telegram text update ("a.b" names a nested field) that carry the right
+# secret but cannot be read: each is skipped and logged, 200 to the webhook, and in polling mode
+# the offset moves past it.
+MALFORMED_TELEGRAM_UPDATES: dict[str, dict[str, object]] = {
+    "message is a string": {"": "str"},
+    "chat is null": {"chat": None},
+    "chat is a list": {"chat": [1]},
+    "text is a number": {"text": 42},
+    "text is an object": {"text": {"a": 1}},
+    "date 1e20": {"date": 1e20},
+    "date is a string": {"date": "yesterday"},
+    "chat id is a string": {"chat.id": "1111111; DROP TABLE"},
+    "message_id is a float": {"message_id": 1.5},
+    "from is a string": {"from": "me"},
+    "from id is null": {"from.id": None},
+    "only control characters": {"text": "\u0000\u0007"},
+}
