@@ -157,3 +157,19 @@ MALFORMED_TELEGRAM_UPDATES: dict[str, dict[str, object]] = {
     "from id is null": {"from.id": None},
     "only control characters": {"text": "\u0000\u0007"},
 }
+
+# Ids no row can have, in a path, a query or a socket frame: a clear 4xx, never a 500 (1e20
+# overflowed SQLite's 64-bit integer, 3000000000 PostgreSQL's int4).
+OUT_OF_RANGE_IDS: list[str] = [
+    "100000000000000000000",
+    "3000000000",
+    "2147483648",
+    "9" * 5000,
+    "0",
+    "-1",
+    "1e20",
+    "0x10",
+    "١٢",
+    "1.0",
+]
+OUT_OF_RANGE_WATCH: list[object] = [1e20, 3_000_000_000, 10**30, -1, 0, True, "1e20", 1.5, None]
