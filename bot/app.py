@@ -163,6 +163,7 @@ def _add_channels(
             settings.email_address,
             services.limiter,
             settings.email_receiver_messages_per_ip_min,
+            services.sessions,
         )
         channels[EMAIL] = EmailOutput(settings, services.sessions)
         if settings.email_receiver_port and primary:

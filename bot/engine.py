@@ -168,6 +168,10 @@ class ConversationEngine:
         self._max_chars = max_message_chars
         self._outbox_ready = outbox_ready
 
+    @property
+    def max_message_chars(self) -> int:
+        return self._max_chars
+
     # --- customers write ---------------------------------------------------------------
 
     async def receive(self, inbound: InboundMessage) -> ReceiveResult:

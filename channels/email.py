@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -22,15 +23,36 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.engine import ConversationEngine
 from bot.rate_limits import RateLimiter
 from bot.settings import Settings
-from channels.base import DeliveryError, DeliveryTarget, InvalidMessage, OutboundText
-from channels.email_message import CHANNEL, MalformedEmail, read_email, reply_message_id
-from models import Message
+from channels.base import (
+    DeliveryError,
+    DeliveryTarget,
+    InvalidMessage,
+    OutboundText,
+    clean_field,
+    fit_text,
+)
+from channels.email_message import (
+    CHANNEL,
+    CustomerEmail,
+    MalformedEmail,
+    read_email,
+    reply_message_id,
+)
+from channels.faults import is_temporary
+from models import Conversation, CustomerIdentity, Message
 
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_S = 30
 LOGOUT_TIMEOUT_S = 5
 AUTOMATIC_SENDERS = frozenset({"bot", "system"})
+QUARANTINE_FLAG = "$DeskbotFailed"
+"""Set, with \\Seen and \\Flagged, on a mail deskbot could not take, so a person finds it."""
+
+
+class TemporaryFailure(Exception):
+    """Taking a mail failed for a reason that is not the mail's (the database is down):
+    the sender should try again later, and IMAP leaves it unseen."""
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -69,16 +91,18 @@ class EmailOutput:
 
     async def compose(self, target: DeliveryTarget, message: OutboundText) -> EmailMessage:
         last = await self._last_customer_mail(message.conversation_id)
-        subject = str(last.get("subject") or "Your question")
+        # Cleaned again here: rows stored before intake cleaned them may hold a CR/LF,
+        # which the mail library refuses in a header (and the customer got no answer).
+        subject = clean_field(last.get("subject"), 998) or "Your question"
         mail = EmailMessage()
         mail["From"] = formataddr((self._settings.email_display_name, self._settings.email_address))
         mail["To"] = target.external_user
         mail["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = reply_message_id(target.external_thread, self._domain)
-        replied_to = last.get("message_id")
+        replied_to = clean_field(last.get("message_id"), 998)
         if replied_to:
-            references = [r for r in str(last.get("references", "")).split() if r]
+            references = clean_field(last.get("references"), 8000).split()
             mail["In-Reply-To"] = replied_to
             mail["References"] = " ".join(dict.fromkeys([*references, replied_to]))
         if message.sender_kind in AUTOMATIC_SENDERS:
@@ -106,13 +130,28 @@ class EmailReceiver:
         support_address: str,
         limiter: RateLimiter,
         messages_per_ip_min: int,
+        sessions: async_sessionmaker[AsyncSession],
     ) -> None:
         self._engine = engine
         self.support_address = support_address.lower()
         self._limiter = limiter
         self._per_ip = messages_per_ip_min
+        self._sessions = sessions
 
     async def take(self, raw: bytes) -> str:
+        """What became of one mail: accepted, duplicate, automated, own, empty, malformed, or
+        failed (this mail cannot be taken: logged, never retried). Raises TemporaryFailure
+        when the fault is not the mail's, so it is tried again later."""
+        try:
+            return await self._take(raw)
+        except Exception as exc:
+            if is_temporary(exc):
+                log.warning("email not taken; will retry", extra={"error": repr(exc)})
+                raise TemporaryFailure(str(exc)) from exc
+            log.exception("email could not be taken; set aside", extra={"bytes": len(raw)})
+            return "failed"
+
+    async def _take(self, raw: bytes) -> str:
         try:
             mail = read_email(raw)
         except MalformedEmail as exc:
@@ -123,12 +162,42 @@ class EmailReceiver:
             return "automated"
         if mail.sender == self.support_address:
             return "own"  # our own reply came back (a forward or a Bcc): never answer it
+        if await self._stored_before_namespacing(mail):
+            return "duplicate"
+        inbound = mail.inbound()
         try:
-            result = await self._engine.receive(mail.inbound())
+            # Mail cannot be told "too long": keep the start, and tell the agents.
+            text, full_length = fit_text(inbound.text, self._engine.max_message_chars)
+            if full_length is not None:
+                meta = {**inbound.meta, "truncated_from": str(full_length)}
+                inbound = dataclasses.replace(inbound, text=text, meta=meta)
+            result = await self._engine.receive(inbound)
         except InvalidMessage as exc:
             log.info("email without new text dropped", extra={"error": str(exc)})
             return "empty"
         return "duplicate" if result.duplicate else "accepted"
+
+    async def _stored_before_namespacing(self, mail: CustomerEmail) -> bool:
+        """Mail stored before dedupe ids carried the sender has the bare Message-ID; a
+        re-read of it (IMAP after a crash) is still a duplicate, but only of its own
+        sender's mail."""
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(Message.id)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .join(
+                    CustomerIdentity,
+                    (CustomerIdentity.customer_id == Conversation.customer_id)
+                    & (CustomerIdentity.channel == CHANNEL),
+                )
+                .where(
+                    Message.channel == CHANNEL,
+                    Message.external_id == mail.message_id,
+                    CustomerIdentity.external_user == mail.sender,
+                )
+                .limit(1)
+            )
+        return found is not None
 
     # aiosmtpd handler hooks -------------------------------------------------------------
 
@@ -138,7 +207,11 @@ class EmailReceiver:
         """A flood from one address is deferred: a temporary failure makes the sending server
         queue the mail and try again later, so nothing is lost."""
         address_of_peer = session.peer[0] if isinstance(session.peer, tuple) else session.peer
-        wait = await self._limiter.hit(f"smtp:ip:{address_of_peer}", self._per_ip, 60)
+        try:
+            wait = await self._limiter.hit(f"smtp:ip:{address_of_peer}", self._per_ip, 60)
+        except Exception:  # aiosmtpd would echo the exception's text to the peer
+            log.exception("smtp rate limit unavailable")
+            return "451 4.3.0 temporarily unable to take mail; try again later"
         if wait > 0:
             return f"451 4.7.1 too many messages from your address; try again in {int(wait) + 1} s"
         envelope.mail_from = address
@@ -154,10 +227,16 @@ class EmailReceiver:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Never an exception: aiosmtpd would send its text (SQL and all) to the peer."""
         raw = envelope.original_content or b""
-        outcome = await self.take(raw)
+        try:
+            outcome = await self.take(raw)
+        except Exception:  # TemporaryFailure, or anything take() did not foresee
+            return "451 4.3.0 temporarily unable to take this message; try again later"
         if outcome == "malformed":
             return "554 5.6.0 malformed message"
+        if outcome == "failed":
+            return "554 5.6.0 this message could not be processed"
         return "250 OK"
 
 
@@ -238,11 +317,18 @@ class ImapPoller:
             raw = next((line for line in fetched.lines if isinstance(line, bytearray)), None)
             if raw is None:
                 continue
+            flags = "(\\Seen)"
             if len(raw) > self._settings.email_max_bytes:
                 log.warning("oversized email skipped", extra={"uid": uid, "bytes": len(raw)})
-            else:
-                await self._receiver.take(bytes(raw))
-            _ok(await client.uid("store", uid, "+FLAGS", "(\\Seen)"))
+                flags = f"(\\Seen \\Flagged {QUARANTINE_FLAG})"
+            elif await self._receiver.take(bytes(raw)) == "failed":
+                # Set aside, not retried: one bad mail must not hold up every mail after it.
+                log.error("email set aside in the mailbox", extra={"uid": uid})
+                flags = f"(\\Seen \\Flagged {QUARANTINE_FLAG})"
+            stored = await client.uid("store", uid, "+FLAGS", flags)
+            if stored.result != "OK" and flags != "(\\Seen)":  # a server without keywords
+                stored = await client.uid("store", uid, "+FLAGS", "(\\Seen \\Flagged)")
+            _ok(stored)
         return len(uids)
 
 

@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import parseaddr
@@ -22,14 +23,15 @@ from email.utils import parseaddr
 import html2text
 from mailparser_reply import EmailReplyParser
 
-from channels.base import InboundMessage
+from channels.base import ID_CHARS, InboundMessage, clean_field
 
 CHANNEL = "email"
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "zh", "ja"]
 _QUOTE_INTRO = re.compile(r"^(on .+ wrote:|在.+写道[:：]|-{2,} ?original message ?-{2,})\s*$", re.I)
 _AUTOMATED_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|bounces?)[@+]", re.I)
-_ID = re.compile(r"<[^<>\s]+>")
+_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 _REPLY_MARK = "deskbot-thread-"
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*$")  # the last one: the real address
 
 
 class MalformedEmail(ValueError):
@@ -47,6 +49,15 @@ class CustomerEmail:
     automated: str | None
 
     @property
+    def dedupe_id(self) -> str:
+        """Message-IDs are chosen by the sender and often predictable: one sender must not
+        be able to claim another's, so a mail is a duplicate only of the same sender's mail."""
+        namespaced = f"{self.sender}/{self.message_id}"
+        if len(namespaced) <= ID_CHARS:
+            return namespaced
+        return f"{self.sender[:100]}/sha256-{hashlib.sha256(namespaced.encode()).hexdigest()}"
+
+    @property
     def thread(self) -> str:
         if not self.references:
             return self.message_id
@@ -57,7 +68,7 @@ class CustomerEmail:
             channel=CHANNEL,
             external_user=self.sender,
             external_thread=self.thread,
-            external_id=self.message_id,
+            external_id=self.dedupe_id,
             text=self.text,
             display_name=self.display_name or None,
             meta={
@@ -71,12 +82,12 @@ class CustomerEmail:
 def read_email(raw: bytes) -> CustomerEmail:
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
-    name, sender = parseaddr(str(message.get("From", "")))
-    if "@" not in sender:
+    name, sender = _from(message)
+    if "@" not in sender or " " in sender:
         raise MalformedEmail("no sender address (From)")
-    message_id = _first_id(str(message.get("Message-ID", ""))) or _content_id(raw)
-    references = _ids(str(message.get("References", "")))
-    in_reply_to = _first_id(str(message.get("In-Reply-To", "")))
+    message_id = _first_id(header(message, "Message-ID")) or _content_id(raw)
+    references = _ids(header(message, "References"))
+    in_reply_to = _first_id(header(message, "In-Reply-To"))
     if in_reply_to and in_reply_to not in references:
         references = [*references, in_reply_to]
     return CustomerEmail(
@@ -84,10 +95,44 @@ def read_email(raw: bytes) -> CustomerEmail:
         display_name=name,
         message_id=message_id,
         references=tuple(r for r in references if r != message_id),
-        subject=str(message.get("Subject", "")).strip(),
+        subject=clean_field(header(message, "Subject"), 998),
         text=new_text(_body(message)),
         automated=automated_reason(message, sender),
     )
+
+
+def header(message: EmailMessage, name: str) -> str:
+    """One header's decoded text, or "" when it is absent. The email library refuses some
+    decoded values outright (a CR/LF encoded into an address's display name raises
+    ValueError); those are decoded again without its structured parsing, and never raise."""
+    try:
+        return str(message.get(name, ""))
+    except (ValueError, TypeError, IndexError, LookupError, AttributeError):
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
+        return _decoded(str(raw))
+
+
+def _from(message: EmailMessage) -> tuple[str, str]:
+    """(display name, address). When the mail library refuses the decoded header (a CR/LF
+    encoded into the name), the address is the one in angle brackets: nothing encoded into
+    the name may change who the mail is from."""
+    try:
+        name, address = parseaddr(str(message.get("From", "")))
+    except (ValueError, TypeError, IndexError, LookupError, AttributeError):
+        raw = next((str(v) for k, v in message.raw_items() if k.lower() == "from"), "")
+        unfolded = " ".join(raw.split())
+        found = _ANGLE_ADDRESS.search(unfolded)
+        if found is None:
+            return "", ""
+        name, address = _decoded(unfolded[: found.start()]).strip().strip('"'), found[1]
+    return clean_field(name, 200), clean_field(address, 320)
+
+
+def _decoded(encoded: str) -> str:
+    try:
+        return str(make_header(decode_header(encoded)))
+    except (ValueError, TypeError, LookupError, UnicodeError):
+        return encoded
 
 
 def automated_reason(message: EmailMessage, sender: str) -> str | None:
@@ -126,7 +171,11 @@ def _body(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
         return ""
-    content = part.get_content()
+    try:
+        content = part.get_content()
+    except (LookupError, UnicodeError):  # a charset Python does not know: read it as UTF-8
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
     if part.get_content_type() == "text/html":
         converter = html2text.HTML2Text()
         converter.ignore_images = True

@@ -23,6 +23,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,7 +36,14 @@ from bot.engine import ConversationEngine, ConversationNotFound, ReceiveResult
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
 from bot.rate_limits import count_failure, refuse_repeat_failures
 from bot.states import StateConflict
-from channels.base import DeliveryError, DeliveryTarget, InboundMessage, OutboundText
+from channels.base import (
+    DeliveryError,
+    DeliveryTarget,
+    InboundMessage,
+    InvalidMessage,
+    OutboundText,
+    fit_text,
+)
 from escalation.queue import AgentUnavailable
 from models import Agent, Conversation, SlackAgentThread
 
@@ -43,6 +51,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "slack"
 MAX_EVENT_BYTES = 512 * 1024
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 EMAIL_CACHE_S = 600.0
 """How long a Slack user's email (users.info) is trusted before it is asked again."""
 COMMANDS = {
@@ -69,21 +78,41 @@ def split_thread(external_thread: str) -> tuple[str, str | None]:
     return channel, thread_ts or None
 
 
-def customer_message(body: dict[str, Any]) -> InboundMessage | None:
-    event = body.get("event") or {}
+class MalformedEvent(ValueError):
+    """A signed event deskbot cannot read: acknowledged (a retry would be the same) and logged."""
+
+
+def customer_message(body: dict[str, Any], max_chars: int) -> InboundMessage | None:
+    """A customer's message, None when the event is not one, or MalformedEvent. A message
+    over `max_chars` is kept cut to fit, flagged in meta (Slack cannot be told it is too long,
+    and a refusal would lose it)."""
+    event = body.get("event")
+    if not isinstance(event, dict):
+        raise MalformedEvent("the event is not an object")
     if event.get("subtype") or event.get("bot_id") or not event.get("text"):
         return None
     shared = bool(body.get("is_ext_shared_channel"))
     if event.get("channel_type") != "im" and not shared:
         return None
+    missing = [k for k in ("user", "channel", "ts") if not _is_id(event.get(k))]
+    if missing or not isinstance(event["text"], str):
+        raise MalformedEvent(f"bad or missing {', '.join(missing) or 'text'}")
+    if event.get("thread_ts") is not None and not _is_id(event["thread_ts"]):
+        raise MalformedEvent("bad thread_ts")
+    text, full_length = fit_text(event["text"], max_chars)
     team = event.get("user_team") or body.get("team_id") or ""
     return InboundMessage(
         channel=CHANNEL,
         external_user=f"{team}:{event['user']}",
         external_thread=thread_of(event, shared),
         external_id=f"{event['channel']}:{event['ts']}",
-        text=event["text"],
+        text=text,
+        meta={} if full_length is None else {"truncated_from": str(full_length)},
     )
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 class SlackOutput:
@@ -113,6 +142,7 @@ class SlackChannel:
         agent_channel: str,
     ) -> None:
         self.client = client
+        self.verifier = SignatureVerifier(signing_secret)
         self._engine = engine
         self._sessions = sessions
         self._bus = bus
@@ -130,11 +160,24 @@ class SlackChannel:
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if self.agent_channel and event.get("channel") == self.agent_channel:
             if event.get("thread_ts") and not event.get("subtype") and not event.get("bot_id"):
+                if not all(_is_id(event.get(k)) for k in ("user", "thread_ts")) or not (
+                    isinstance(event.get("text", ""), str)
+                ):
+                    log.warning("malformed slack agent message ignored")
+                    return
                 await self._on_agent_message(event)
             return
-        inbound = customer_message(body)
+        try:
+            inbound = customer_message(body, self._engine.max_message_chars)
+        except (MalformedEvent, InvalidMessage) as exc:
+            log.warning("malformed slack event acknowledged and dropped", extra={"error": str(exc)})
+            return
         if inbound is not None:
-            accepted = await self._engine.accept(inbound)
+            try:
+                accepted = await self._engine.accept(inbound)
+            except InvalidMessage as exc:  # nothing left once cleaned: nothing to keep
+                log.info("empty slack message dropped", extra={"error": str(exc)})
+                return
             task = asyncio.create_task(self._engine.answer(accepted))
             self._answering.add(task)
             task.add_done_callback(self._answered)
@@ -283,13 +326,36 @@ def build_slack(slack: SlackChannel) -> web.Application:
         limit = request.config_dict[keys.SETTINGS].rate_webhook_failures_per_ip_min
         failures = f"webhook-fail:slack:{request.remote}"
         await refuse_repeat_failures(limiter, failures, limit)
+        stamp = request.headers.get(TIMESTAMP_HEADER, "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+            # Bolt would raise on int() of it (a 500); it is a forged or broken call.
+            await count_failure(limiter, failures, limit)
+            return web.json_response(
+                {"error": "missing or malformed request timestamp"}, status=401
+            )
         if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
             return web.json_response({"error": "event too large"}, status=413)
+        readable = True
         if request.content_type != "application/x-www-form-urlencoded":
             # Bolt would take a body it cannot parse for its own error; refuse it clearly.
-            if not isinstance(parse_json(await request.read(), "the event"), dict):
+            payload = parse_json(await request.read(), "the event")
+            if not isinstance(payload, dict):
                 raise BadRequest("the event must be a JSON object")
-        answer = await slack.app.async_dispatch(await to_bolt_request(request))
+            readable = isinstance(payload.get("event", {}), dict)
+        bolt_request = None
+        if readable:
+            # Bolt reads the body before it checks the signature, and some shapes (a user
+            # that is a number) make it raise.
+            with contextlib.suppress(TypeError, KeyError, ValueError, AttributeError):
+                bolt_request = await to_bolt_request(request)
+        if bolt_request is None:  # so check the signature here, and acknowledge it
+            signature = request.headers.get("X-Slack-Signature", "")
+            if not slack.verifier.is_valid(await request.read(), stamp, signature):
+                await count_failure(limiter, failures, limit)
+                return web.json_response({"error": "invalid request signature"}, status=401)
+            log.warning("malformed slack event acknowledged and dropped")
+            return web.json_response({"ok": True, "result": "malformed"})
+        answer = await slack.app.async_dispatch(bolt_request)
         if answer.status == 401:  # Bolt found the signature or its timestamp wrong
             await count_failure(limiter, failures, limit)
         return await to_aiohttp_response(answer)

@@ -9,30 +9,43 @@ import contextlib
 import hmac
 import logging
 import os
+import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
-from telegram import Bot, Update
+from telegram import Bot, Chat, Message, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBUserWarning
 
 from bot import keys
 from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.engine import ConversationEngine
 from bot.rate_limits import count_failure, refuse_repeat_failures
-from channels.base import DeliveryError, DeliveryTarget, InboundMessage, OutboundText
+from channels.base import (
+    DeliveryError,
+    DeliveryTarget,
+    InboundMessage,
+    InvalidMessage,
+    OutboundText,
+    fit_text,
+)
+from channels.faults import is_temporary
 
 log = logging.getLogger(__name__)
 # PTB 22 asks to opt in to timedelta retry_after before it becomes the default; _seconds takes both.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
+# poll() calls getUpdates raw on purpose (see there); PTB warns that get_updates exists.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 256 * 1024
 START = "/start"
+POLL_READ_MARGIN_S = 10
 
 
 def make_bot(token: str, api_url: str) -> Bot:
@@ -45,14 +58,31 @@ def make_bot(token: str, api_url: str) -> Bot:
     )
 
 
-def inbound_from_update(update: Update) -> InboundMessage | None:
-    """A private text message as deskbot's InboundMessage; anything else is not for the bot."""
+class MalformedUpdate(ValueError):
+    """An update with the right secret that deskbot cannot read: skipped and logged (the same
+    update would fail the same way on every redelivery)."""
+
+
+def inbound_from_update(update: Update, max_chars: int) -> InboundMessage | None:
+    """A private text message as deskbot's InboundMessage; anything else is not for the bot.
+    A text over `max_chars` is kept cut to fit and flagged (Telegram cannot be told)."""
     message = update.message
-    if message is None or message.chat.type != ChatType.PRIVATE or not message.text:
+    if message is None:
+        return None
+    if not isinstance(message, Message) or not isinstance(message.chat, Chat):
+        raise MalformedUpdate("message or chat is not an object")
+    if message.chat.type != ChatType.PRIVATE or not message.text:
         return None
     sender = message.from_user
-    text = message.text
-    if text.split(maxsplit=1)[0].split("@")[0] == START:
+    if not isinstance(message.text, str):
+        raise MalformedUpdate("text is not a string")
+    if not _is_int(message.chat.id) or not _is_int(message.message_id):
+        raise MalformedUpdate("chat.id or message_id is not an integer")
+    if sender is not None and not _is_int(sender.id):
+        raise MalformedUpdate("from.id is not an integer")
+    text, full_length = fit_text(message.text, max_chars)
+    words = text.split(maxsplit=1)
+    if words and words[0].split("@")[0] == START:
         text = "hello"  # Telegram's "open the chat" command: greet like any first hello
     return InboundMessage(
         channel=CHANNEL,
@@ -62,7 +92,12 @@ def inbound_from_update(update: Update) -> InboundMessage | None:
         text=text,
         sent_at=message.date,
         display_name=sender.full_name if sender else None,
+        meta={} if full_length is None else {"truncated_from": str(full_length)},
     )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class TelegramOutput:
@@ -93,17 +128,37 @@ class TelegramReceiver:
         self._typing: set[asyncio.Task[None]] = set()
 
     async def handle(self, data: object) -> str:
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        """What became of one update: accepted, duplicate, ignored, empty, malformed or failed
+        (logged, never retried). A fault that is not the update's (the database is down)
+        raises, so it is delivered again."""
+        if not isinstance(data, dict) or not _is_int(data.get("update_id")):
             raise BadRequest("not a Telegram update (no update_id)")
+        update_id = data["update_id"]
         try:
-            update = Update.de_json(data, self._bot)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise BadRequest(f"malformed Telegram update: {exc}") from None
-        inbound = inbound_from_update(update)
+            inbound = inbound_from_update(
+                Update.de_json(data, self._bot), self._engine.max_message_chars
+            )
+        except (TypeError, KeyError, ValueError, AttributeError, OverflowError, OSError) as exc:
+            log.warning(
+                "malformed telegram update skipped",
+                extra={"update_id": update_id, "error": repr(exc)},
+            )
+            return "malformed"
         if inbound is None:
             return "ignored"
-        self._show_typing(int(inbound.external_thread))
-        result = await self._engine.receive(inbound)
+        try:
+            self._show_typing(int(inbound.external_thread))
+            result = await self._engine.receive(inbound)
+        except InvalidMessage as exc:
+            log.info("telegram message without text dropped", extra={"error": str(exc)})
+            return "empty"
+        except Exception as exc:
+            if is_temporary(exc):
+                raise
+            log.exception(
+                "telegram update could not be taken; skipped", extra={"update_id": update_id}
+            )
+            return "failed"
         return "duplicate" if result.duplicate else "accepted"
 
     def _show_typing(self, chat_id: int) -> None:
@@ -122,8 +177,16 @@ class TelegramReceiver:
         offset: int | None = None
         while True:
             try:
-                updates = await self._bot.get_updates(
-                    offset=offset, timeout=timeout_s, allowed_updates=["message"]
+                # Raw updates, not PTB's objects: one PTB cannot build would fail the whole
+                # batch before its update_id is known, and be fetched again forever.
+                updates = await self._bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={
+                        "offset": offset,
+                        "timeout": timeout_s,
+                        "allowed_updates": ["message"],
+                    },
+                    read_timeout=timeout_s + POLL_READ_MARGIN_S,
                 )
             except RetryAfter as exc:
                 await asyncio.sleep(_seconds(exc.retry_after))
@@ -132,13 +195,20 @@ class TelegramReceiver:
                 log.warning("telegram polling failed; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(2)
                 continue
-            for update in updates:
+            for data in updates if isinstance(updates, list) else []:
+                update_id = data.get("update_id") if isinstance(data, dict) else None
+                if not _is_int(update_id):
+                    log.warning("telegram sent an update without an update_id; skipped")
+                    continue
                 try:
-                    await self.handle(update.to_dict())
-                except Exception:
-                    log.exception("telegram update failed", extra={"update_id": update.update_id})
+                    await self.handle(data)
+                except Exception:  # temporary (handle() set aside the rest): retry it later
+                    log.exception(
+                        "telegram update failed; retrying", extra={"update_id": update_id}
+                    )
+                    await asyncio.sleep(2)
                     break
-                offset = update.update_id + 1
+                offset = max(offset or 0, update_id + 1)
 
 
 RECEIVER = web.AppKey("telegram_receiver", TelegramReceiver)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot import keys
 from bot.api.body import parse_json, read_model
 from bot.api.errors import BadRequest
+from bot.api.ids import parse_id
 from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
 from bot.bus import BusUnavailable, EventBus
@@ -237,10 +238,10 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
     )
     async def history(request: web.Request) -> web.Response:
         visitor = _visitor(request, _bearer(request))
-        try:
-            after = int(request.query.get("after", "0"))
-        except ValueError:
-            raise BadRequest("'after' must be a message id (an integer)") from None
+        raw_after = request.query.get("after", "0")
+        after = 0 if raw_after == "0" else parse_id(raw_after)
+        if after is None:
+            raise BadRequest("'after' must be a message id (a whole number)")
         return web.json_response((await _history(request, visitor, after)).model_dump())
 
     @routes.get("/ws")

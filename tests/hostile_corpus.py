@@ -68,3 +68,108 @@ TRAVERSAL_PATHS: list[str] = [
     "/api/intents/..%2f..%2fetc%2fpasswd",
     "/admin/../../etc/passwd",
 ]
+
+
+def raw_mail(
+    number: int,
+    sender: str = "Jane Roe <jane@customer.test>",
+    subject: str = "Password help",
+    body: str = "How do I reset my password?",
+    message_id: str | None = None,
+    headers: str = "",
+) -> bytes:
+    """A mail as the wire carries it, so headers the mail library would refuse to build
+    (encoded NUL, CR/LF) can be sent."""
+    message_id = message_id or f"<hostile.{number}@customer.test>"
+    return (
+        f"From: {sender}\r\nTo: support@acme.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: {message_id}\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\n{headers}"
+        f"MIME-Version: 1.0\r\n\r\n{body}\r\n"
+    ).encode("utf-8", "surrogateescape")
+
+
+# Mail from people with hostile headers; each must be stored, and answered in one clean thread.
+HOSTILE_MAILS: dict[str, bytes] = {
+    "nul in the From name": raw_mail(1, "=?utf-8?q?Ja=00ne?= <nul.name@customer.test>"),
+    "crlf in the From name": raw_mail(
+        2, "=?utf-8?q?Ja=0D=0ABcc:_x@evil.test?= <crlf@customer.test>"
+    ),
+    "crlf in the Subject": raw_mail(
+        3, "Kim <crlf.subject@customer.test>", "=?utf-8?q?help=0D=0ABcc:_x@evil.test?="
+    ),
+    "nul in the Subject": raw_mail(4, "Sam <nul.subject@customer.test>", "=?utf-8?q?a=00b?="),
+    "nul in the Message-ID": raw_mail(
+        5, "Lee <nul.id@customer.test>", message_id="<a\x00b.5@customer.test>"
+    ),
+    "bidi override in the name": raw_mail(6, "=?utf-8?q?=E2=80=AEtxet?= <bidi@customer.test>"),
+    "unknown charset": raw_mail(
+        7, "Ann <charset@customer.test>", headers="Content-Type: text/plain; charset=x-bogus\r\n"
+    ),
+    "unknown charset in the Subject": raw_mail(
+        8, "Bo <hcharset@customer.test>", "=?x-bogus?q?hi?="
+    ),
+    "a 500-character name": raw_mail(9, f"{'N' * 500} <long.name@customer.test>"),
+    "a 600-character Message-ID": raw_mail(
+        10, "Max <long.id@customer.test>", message_id=f"<{'i' * 600}@customer.test>"
+    ),
+    "a 3000-character Subject": raw_mail(
+        11, "Eve <long.subject@customer.test>", "\r\n ".join(["s" * 900] * 3)
+    ),
+    "a body over the message limit": raw_mail(
+        12,
+        "Ida <long.body@customer.test>",
+        body="How do I reset my password?\r\n" + "\r\n".join(["x" * 70] * 90),
+    ),
+}
+
+# Changes to a signed Slack DM event that make it unreadable; each is acknowledged (200, so
+# Slack does not retry the same thing), logged, and stores nothing.
+MALFORMED_SLACK_EVENTS: dict[str, dict[str, object]] = {
+    "no user": {"user": None},
+    "user is a number": {"user": 42},
+    "no ts": {"ts": None},
+    "ts is an object": {"ts": {"$gt": ""}},
+    "no channel": {"channel": None},
+    "text is a number": {"text": 12345},
+    "text is a list": {"text": ["how", "much"]},
+    "text is an object": {"text": {"a": 1}},
+    "thread_ts is a list": {"thread_ts": [1]},
+    "only control characters": {"text": "\u0000\u0007\u202e"},
+}
+
+# X-Slack-Request-Timestamp values that are no timestamp: 401 and counted as forged.
+BAD_SLACK_TIMESTAMPS: list[str] = ["abc", "", "1e9", "-1", "1700000000.5", "9" * 5000, "١٧٠٠"]
+
+# Changes to a private Telegram text update ("a.b" names a nested field) that carry the right
+# secret but cannot be read: each is skipped and logged, 200 to the webhook, and in polling mode
+# the offset moves past it.
+MALFORMED_TELEGRAM_UPDATES: dict[str, dict[str, object]] = {
+    "message is a string": {"": "str"},
+    "chat is null": {"chat": None},
+    "chat is a list": {"chat": [1]},
+    "text is a number": {"text": 42},
+    "text is an object": {"text": {"a": 1}},
+    "date 1e20": {"date": 1e20},
+    "date is a string": {"date": "yesterday"},
+    "chat id is a string": {"chat.id": "1111111; DROP TABLE"},
+    "message_id is a float": {"message_id": 1.5},
+    "from is a string": {"from": "me"},
+    "from id is null": {"from.id": None},
+    "only control characters": {"text": "\u0000\u0007"},
+}
+
+# Ids no row can have, in a path, a query or a socket frame: a clear 4xx, never a 500 (1e20
+# overflowed SQLite's 64-bit integer, 3000000000 PostgreSQL's int4).
+OUT_OF_RANGE_IDS: list[str] = [
+    "100000000000000000000",
+    "3000000000",
+    "2147483648",
+    "9" * 5000,
+    "0",
+    "-1",
+    "1e20",
+    "0x10",
+    "١٢",
+    "1.0",
+]
+OUT_OF_RANGE_WATCH: list[object] = [1e20, 3_000_000_000, 10**30, -1, 0, True, "1e20", 1.5, None]

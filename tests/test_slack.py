@@ -17,7 +17,7 @@ from bot import keys
 from bot.app import init_app
 from bot.settings import Settings
 from models import AgentRole, Message
-from tests.conftest import admin_headers, eventually
+from tests.conftest import admin_headers, eventually, within_one_window
 from tests.fake_slack import (
     AGENT_CHANNEL,
     BOT_TOKEN,
@@ -26,6 +26,7 @@ from tests.fake_slack import (
     post_event,
     signed_headers,
 )
+from tests.hostile_corpus import BAD_SLACK_TIMESTAMPS, MALFORMED_SLACK_EVENTS
 from tests.test_engine import wait_for
 from tests.test_webchat import new_visitor, send
 
@@ -233,3 +234,58 @@ def test_a_bot_token_without_its_signing_secret_is_refused(
 
     with pytest.raises(SettingsError, match="slack_signing_secret"):
         make_settings(slack_bot_token=BOT_TOKEN)
+
+
+async def test_a_message_over_the_length_limit_is_kept_cut_and_flagged(
+    slack: TestClient, fake: FakeSlack
+) -> None:
+    long = "How do I reset my password? " + "please " * 10_000
+    response = await post_event(slack, event(text=long))
+    assert response.status == 200
+    async with slack.app[keys.SESSIONS]() as session:
+        (stored,) = list(await session.scalars(select(Message).where(Message.direction == "in")))
+    limit = slack.app[keys.SETTINGS].max_message_chars
+    assert len(stored.text) <= limit and stored.text.startswith("How do I reset my password?")
+    assert stored.text.endswith(
+        f"[message cut: {len(long.strip())} characters, the limit is {limit}]"
+    )
+    assert stored.meta["truncated_from"] == str(len(long.strip()))
+    await eventually(lambda: fake.posts(DM))  # and answered
+
+
+async def test_malformed_events_are_acknowledged_and_store_nothing(
+    slack: TestClient, fake: FakeSlack
+) -> None:
+    for number, (label, changes) in enumerate(MALFORMED_SLACK_EVENTS.items()):
+        payload = event(**{"ts": f"1700000100.{number:06d}", **changes})
+        payload["event"] = {k: v for k, v in payload["event"].items() if v is not None}
+        response = await post_event(slack, payload)
+        assert response.status == 200, f"{label}: {response.status} {await response.text()}"
+    not_an_object = {**event(), "event": "message"}
+    assert (await post_event(slack, not_an_object)).status == 200
+    forged = json.dumps(not_an_object)
+    headers = signed_headers(forged, secret="not-the-secret")
+    assert (await slack.post("/channels/slack/events", data=forged, headers=headers)).status == 401
+    async with slack.app[keys.SESSIONS]() as session:
+        assert list(await session.scalars(select(Message))) == []
+    assert (await post_event(slack, event())).status == 200  # the next real one still flows
+    await eventually(lambda: fake.posts(DM))
+
+
+async def test_a_timestamp_that_is_no_number_is_401_and_counted_as_forged(
+    slack: TestClient,
+) -> None:
+    await within_one_window()
+    limit = slack.app[keys.SETTINGS].rate_webhook_failures_per_ip_min
+    body = json.dumps(event())
+    statuses = []
+    for stamp in BAD_SLACK_TIMESTAMPS:
+        headers = {**signed_headers(body), "X-Slack-Request-Timestamp": stamp}
+        response = await slack.post("/channels/slack/events", data=body, headers=headers)
+        statuses.append(response.status)
+    assert statuses == [401] * len(BAD_SLACK_TIMESTAMPS)
+    for _ in range(limit - len(BAD_SLACK_TIMESTAMPS)):
+        headers = {**signed_headers(body), "X-Slack-Request-Timestamp": "abc"}
+        await slack.post("/channels/slack/events", data=body, headers=headers)
+    refused = await post_event(slack, event())  # the limit counted every one of them
+    assert refused.status == 429

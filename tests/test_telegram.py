@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from bot import keys
 from bot.app import init_app
 from bot.settings import Settings
 from channels.telegram import SECRET_HEADER
+from models import Customer, Message
 from tests.conftest import admin_headers, eventually
 from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.hostile_corpus import MALFORMED_TELEGRAM_UPDATES
 from tests.test_agent_api import make_agent
 from tests.test_cli import run
 
@@ -107,7 +110,8 @@ async def test_forged_unsigned_and_malformed_updates_are_refused(
     assert not_update.status == 400
     broken = update()
     broken["message"]["sticker"] = {"file_id": "x"}  # missing required fields
-    assert (await post_update(tg, broken)).status == 400
+    skipped = await post_update(tg, broken)  # signed: skipped, or Telegram would redeliver it
+    assert skipped.status == 200 and (await skipped.json())["result"] == "malformed"
     huge = await tg.post("/channels/telegram/webhook", data=b"x" * (300 * 1024), headers=headers)
     assert huge.status == 413
     conversations = await tg.get("/api/conversations", headers=admin_headers(tg))
@@ -191,3 +195,63 @@ async def test_set_webhook_command_registers_the_url_and_secret(
     )
     missing = await asyncio.to_thread(run, ["telegram", "set-webhook", "https://x.test/"], tmp_path)
     assert missing.returncode == 1 and "telegram_token" in missing.stderr
+
+
+def malformed(number: int, changes: dict[str, object]) -> dict[str, Any]:
+    data = update(update_id=50_000 + number, message_id=5_000 + number)
+    for path, value in changes.items():
+        if path == "":
+            data["message"] = value
+            continue
+        *parents, leaf = ["message", *path.split(".")]
+        target = data
+        for key in parents:
+            target = target[key]
+        target[leaf] = value
+    return data
+
+
+async def test_malformed_updates_with_the_secret_are_skipped_with_200_and_store_nothing(
+    tg: TestClient, fake: FakeTelegram
+) -> None:
+    for number, (label, changes) in enumerate(MALFORMED_TELEGRAM_UPDATES.items()):
+        response = await post_update(tg, malformed(number, changes))
+        assert response.status == 200, f"{label}: {response.status} {await response.text()}"
+        assert (await response.json())["result"] in {"malformed", "empty", "ignored"}, label
+    async with tg.app[keys.SESSIONS]() as session:
+        assert list(await session.scalars(select(Message))) == []
+    assert (await (await post_update(tg, update())).json())["result"] == "accepted"
+
+
+async def test_a_hostile_name_and_an_over_long_text_are_kept_cleaned(
+    tg: TestClient, fake: FakeTelegram
+) -> None:
+    named = update()
+    named["message"]["from"]["first_name"] = "Ja\u0000ne\r\n"
+    named["message"]["from"]["last_name"] = "R" * 300
+    assert (await (await post_update(tg, named)).json())["result"] == "accepted"
+    long = update(update_id=10_002, message_id=1_400, text="How much? " + "x" * 4086)
+    assert (await (await post_update(tg, long)).json())["result"] == "accepted"
+    async with tg.app[keys.SESSIONS]() as session:
+        (name,) = list(await session.scalars(select(Customer.display_name)))
+        texts = list(await session.scalars(select(Message).where(Message.direction == "in")))
+    assert name.startswith("Jane RRR") and len(name) == 200
+    assert texts[1].meta["truncated_from"] == "4096" and "[message cut" in texts[1].text
+
+
+async def test_polling_skips_malformed_updates_and_moves_its_offset_past_them(
+    aiohttp_client, make_settings: Callable[..., Settings], fake: FakeTelegram
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        telegram_token=TOKEN,
+        telegram_api_url=fake.api_url,
+        telegram_mode="polling",
+        telegram_poll_timeout_s=1,
+    )
+    bad = [malformed(n, c) for n, c in enumerate(MALFORMED_TELEGRAM_UPDATES.values())]
+    good = update(update_id=60_000, message_id=6_000)
+    fake.pending_updates = [*bad, good]
+    await aiohttp_client(await init_app(settings))
+    await eventually(lambda: len(fake.sent()) == 1, within=10)
+    await eventually(lambda: any(p.get("offset") == 60_001 for p in fake.made("getUpdates")))
+    assert "Forgot password" in fake.sent()[0][1]

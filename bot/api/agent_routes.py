@@ -15,6 +15,7 @@ from bot import keys
 from bot.api.auth import acting_agent, admin, path_int, staff, visible_conversation
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
+from bot.api.ids import RowId
 from bot.api.openapi import ApiSpec
 from escalation.hours_store import HoursUpdate, HoursView
 from escalation.policy_store import PolicyStore, PolicyUpdate, PolicyView
@@ -26,7 +27,7 @@ Team = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 
 class AgentAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agent_id: int | None = None
+    agent_id: RowId | None = None
 
 
 class AgentReply(AgentAction):

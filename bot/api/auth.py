@@ -9,6 +9,7 @@ from aiohttp import web
 from bot import keys
 from bot.accounts.principal import API_TOKEN_PRINCIPAL, Principal
 from bot.api.errors import BadRequest
+from bot.api.ids import parse_id
 from models import Conversation
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
@@ -72,7 +73,11 @@ def acting_agent(who: Principal, named: int | None) -> int:
 
 
 def path_int(request: web.Request, name: str = "id") -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise BadRequest(f"the {name} in the path must be an integer") from None
+    """Every route with an id in its path reads it here."""
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit()):
+        raise BadRequest(f"the {name} in the path must be an integer")
+    value = parse_id(raw)
+    if value is None:  # in form, but no row can have it
+        raise BadRequest(f"nothing has {name} {raw[:20]}", status=404)
+    return value

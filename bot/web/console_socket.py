@@ -20,6 +20,7 @@ from bot.accounts.principal import Principal
 from bot.api.auth import PRINCIPAL_KEY
 from bot.api.body import parse_json
 from bot.api.errors import BadRequest
+from bot.api.ids import parse_id
 from bot.bus import Subscription
 from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
 from bot.web.signin import SESSION_COOKIE
@@ -68,8 +69,10 @@ class _Feed:
     async def on_frame(self, data: str) -> None:
         try:
             payload = parse_json(data, "the frame")
-            conversation_id = int(payload["watch"])
-        except (BadRequest, KeyError, TypeError, ValueError):
+            conversation_id = parse_id(payload["watch"])
+        except (BadRequest, KeyError, TypeError):
+            conversation_id = None
+        if conversation_id is None:
             await self._ws.send_json({"type": "error", "error": 'expected {"watch": <id>}'})
             return
         if await self.visible(conversation_id):
