@@ -24,6 +24,7 @@ from bot.events import ConversationChanged, MessageDelivered, MessageView
 from bot.redis_bus import RedisBus
 from bot.settings import Settings
 from tests.mail_servers import free_port
+from tests.test_accounts import add_user, sign_in
 from tests.test_faults import start_redis, wait_port
 from tests.test_webchat import new_visitor, send
 
@@ -244,3 +245,23 @@ async def rename_table(client: TestClient, old: str, new: str) -> None:
     async with client.app[keys.SESSIONS]() as session:
         await session.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
         await session.commit()
+
+
+async def test_a_database_error_in_a_console_frame_gets_an_error_frame(
+    client: TestClient,
+) -> None:
+    await add_user(client, "ann@acme.test")
+    await sign_in(client, "ann@acme.test")
+    visitor = await new_visitor(client)
+    _, sent = await send(client, visitor, "I want to talk to a human")
+    async with client.ws_connect("/console/ws") as ws:
+        await rename_table(client, "conversations", "conversations_away")
+        try:
+            await ws.send_json({"watch": sent["conversation_id"]})
+            frame = await frames_until(ws, lambda f: f["type"] in ("error", "watching"), 5)
+            assert frame["type"] == "error" and "again" in frame["error"]
+        finally:
+            await rename_table(client, "conversations_away", "conversations")
+        await ws.send_json({"watch": sent["conversation_id"]})
+        frame = await frames_until(ws, lambda f: f["type"] in ("error", "watching"), 5)
+        assert frame == {"type": "watching", "conversation_id": sent["conversation_id"]}
