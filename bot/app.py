@@ -77,15 +77,8 @@ async def healthz(request: web.Request) -> web.Response:
         "nlu": {"engine": request.app[keys.SETTINGS].nlu_engine, "model_version": nlu.version},
         "worker": request.app[keys.SETTINGS].worker_index,
     }
-    if nlu.rasa is not None:
-        status = await nlu.rasa.client.status()
-        body["rasa"] = {
-            "reachable": status.reachable,
-            "model": nlu.rasa.version,
-            "breaker": status.breaker,
-            "answering": "rasa" if status.reachable and status.breaker == "closed" else "local",
-            "local_fallbacks": nlu.local_fallbacks,
-        }
+    if nlu.rasa is not None:  # probed in the background: true without traffic
+        body["rasa"] = {**nlu.rasa.health(), "local_fallbacks": nlu.local_fallbacks}
     return web.json_response(body, status=200 if nlu.ready else 503)
 
 

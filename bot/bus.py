@@ -14,7 +14,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 from bot.events import Event
 
@@ -23,14 +24,38 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class BusGap(Event):
+    """Events of this topic may have been missed (the bus reconnected to Redis, or the
+    subscriber fell behind): whoever shows them catches up from the database."""
+
+    name: ClassVar[str] = "bus_gap"
+
+
 class Subscription:
     def __init__(self, bus: InProcessBus, topic: str) -> None:
         self._bus = bus
         self.topic = topic
         self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._missed = False
 
     def close(self) -> None:
         self._bus._remove(self)
+
+    def offer(self, event: Event) -> bool:
+        """Queue the event; a full queue drops it and remembers that something was missed."""
+        try:
+            self.queue.put_nowait(event)
+            return True
+        except asyncio.QueueFull:
+            self._missed = True
+            return False
+
+    def missed(self) -> bool:
+        """True once after events were dropped (then catch up); the queue's next event may
+        already be newer than what was dropped."""
+        missed, self._missed = self._missed, False
+        return missed
 
 
 class BusUnavailable(Exception):
@@ -65,10 +90,14 @@ class InProcessBus:
     async def publish(self, topics: Topics, event: Event, *, required: bool = False) -> None:
         for topic in topics_of(topics):
             for subscription in list(self._subscribers.get(topic, ())):
-                try:
-                    subscription.queue.put_nowait(event)
-                except asyncio.QueueFull:
+                if not subscription.offer(event):
                     log.warning("subscriber too slow; event dropped", extra={"topic": topic})
+
+    def mark_gap(self) -> None:
+        """Tell every subscriber it may have missed events."""
+        for subscribers in list(self._subscribers.values()):
+            for subscription in list(subscribers):
+                subscription.offer(BusGap())
 
     def has_subscribers(self, topic: str) -> bool:
         return topic in self._subscribers

@@ -16,11 +16,14 @@ from collections import defaultdict
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import Row, Select, bindparam, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from channels.base import DeliveryError, DeliveryTarget, OutboundText, OutputChannel
 from models import Message, OutboxItem, OutboxStatus
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 60.0
 BATCH = 100
+RECORD_RETRY_FIRST_S = 0.1
+RECORD_RETRY_MAX_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +51,42 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
-    item_id: int
+class _Claim:
+    """A row this dispatcher leased until `lease_until`, with what sending it needs."""
+
+    id: int
     message_id: int
+    channel: str
+    external_user: str
+    external_thread: str
     attempts: int
+    lease_until: datetime
+    outbound: OutboundText
+
+    @classmethod
+    def of(cls, row: Row[Any], lease_until: datetime) -> _Claim:
+        return cls(
+            row.id,
+            row.message_id,
+            row.channel,
+            row.external_user,
+            row.external_thread,
+            row.attempts,
+            lease_until,
+            OutboundText(
+                row.message_id,
+                row.conversation_id,
+                row.sender_kind,
+                row.text,
+                row.created_at,
+                (row.meta or {}).get("quick_replies"),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    claim: _Claim
     error: str | None = None
     retry_after: float | None = None
 
@@ -119,101 +156,116 @@ class Dispatcher:
             # into an error the loop retries forever.
             try:
                 claimed = await claiming
-                await self._release([item.id for item, _ in claimed])
+                await self._release(claimed)
             except Exception:
                 log.exception("outbox bookkeeping failed while stopping")
             raise
-        by_channel: dict[str, list[tuple[OutboxItem, Message]]] = defaultdict(list)
-        for item, message in claimed:
-            by_channel[item.channel].append((item, message))
+        by_channel: dict[str, list[_Claim]] = defaultdict(list)
+        for claim in claimed:
+            by_channel[claim.channel].append(claim)
         for batch in by_channel.values():
             task = asyncio.create_task(self._deliver(batch))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return len(claimed)
 
-    async def _deliver(self, batch: list[tuple[OutboxItem, Message]]) -> None:
+    async def _deliver(self, batch: list[_Claim]) -> None:
         try:
-            outcomes = await asyncio.gather(*(self._send(item, message) for item, message in batch))
+            outcomes = await asyncio.gather(*(self._send(claim) for claim in batch))
         except asyncio.CancelledError:
             # Shutting down mid-send: hand the rows back rather than wait out the lease.
-            await _finish(self._release([item.id for item, _ in batch]))
+            await _finish(self._release(batch))
             raise
         try:
             # Once the sends are done their outcome is written even during a shutdown;
             # otherwise the rows would stay leased and a restart would wait the lease out.
-            await _finish(self._record(outcomes))
+            await _finish(self._record_until_done(outcomes))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("recording deliveries failed; the leases will expire and retry")
         self.wake()  # the next replies of these threads are due now
 
-    async def _claim_due(self) -> list[tuple[OutboxItem, Message]]:
-        """Lease the due heads in one statement; another dispatcher may win some of them (the
-        lease is checked again on each row as it is updated)."""
+    async def _claim_due(self) -> list[_Claim]:
+        """Lease the due heads and read what sending them needs in one statement, so no later
+        read can fail and leave rows leased with nobody sending them. Another dispatcher may
+        win some rows: the lease and the backoff are checked again on each row as it is
+        updated."""
         now = utcnow()
+        until = now + self._lease
         async with self._sessions() as session:
-            won = (
-                await session.scalars(_CLAIM_DUE, {"now": now, "until": now + self._lease})
-            ).all()
-            await session.commit()
-            if not won:
-                return []
-            rows = await session.execute(
-                select(OutboxItem, Message)
-                .join(Message, Message.id == OutboxItem.message_id)
-                .where(OutboxItem.id.in_(won))
-                .order_by(OutboxItem.id)
-                .execution_options(populate_existing=True)
-            )
-            return [(item, message) for item, message in rows]
+            rows = (await session.execute(_CLAIM_DUE, {"now": now, "until": until})).all()
+            claimed = sorted((_Claim.of(row, until) for row in rows), key=lambda c: c.id)
+            try:
+                await session.commit()
+            except Exception:
+                # The commit may or may not have happened: hand back whatever it leased.
+                try:
+                    await _finish(self._release(claimed))
+                except Exception:
+                    log.exception("handing back a failed claim failed; its leases will expire")
+                raise
+        return claimed
 
-    async def _send(self, item: OutboxItem, message: Message) -> _Outcome:
-        channel = self._channels.get(item.channel)
-        target = DeliveryTarget(item.channel, item.external_user, item.external_thread)
-        outbound = OutboundText(
-            message.id,
-            message.conversation_id,
-            message.sender_kind,
-            message.text,
-            message.created_at,
-            (message.meta or {}).get("quick_replies"),
-        )
+    async def _send(self, claim: _Claim) -> _Outcome:
+        channel = self._channels.get(claim.channel)
+        target = DeliveryTarget(claim.channel, claim.external_user, claim.external_thread)
         try:
             if channel is None:
-                raise DeliveryError(f"channel {item.channel!r} is not enabled")
+                raise DeliveryError(f"channel {claim.channel!r} is not enabled")
             async with asyncio.timeout(self._send_timeout_s):
-                await channel.send_text(target, outbound)
+                await channel.send_text(target, claim.outbound)
         except DeliveryError as exc:
-            return _Outcome(item.id, item.message_id, item.attempts, str(exc), exc.retry_after)
+            return _Outcome(claim, str(exc), exc.retry_after)
         except TimeoutError:
-            return _Outcome(item.id, item.message_id, item.attempts, "send timed out")
+            return _Outcome(claim, "send timed out")
         except Exception as exc:  # a channel bug must not stop the other deliveries
-            log.exception("channel raised while sending", extra={"outbox_id": item.id})
-            return _Outcome(item.id, item.message_id, item.attempts, f"{type(exc).__name__}: {exc}")
-        return _Outcome(item.id, item.message_id, item.attempts)
+            log.exception("channel raised while sending", extra={"outbox_id": claim.id})
+            return _Outcome(claim, f"{type(exc).__name__}: {exc}")
+        return _Outcome(claim)
+
+    async def _record_until_done(self, outcomes: Sequence[_Outcome]) -> None:
+        """Record the outcomes, retrying through database errors while the leases last: a
+        send that is not recorded would be sent again once its lease ends."""
+        deadline = min(o.claim.lease_until for o in outcomes)
+        pause = RECORD_RETRY_FIRST_S
+        while True:
+            try:
+                await self._record(outcomes)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                if utcnow() + timedelta(seconds=pause) >= deadline:
+                    raise
+                log.warning(
+                    "recording deliveries failed; retrying", extra={"error": str(exc)[:200]}
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECORD_RETRY_MAX_S)
 
     async def _record(self, outcomes: Sequence[_Outcome]) -> None:
         now = utcnow()
-        sent = [o for o in outcomes if o.error is None]
+        sent = [o.claim for o in outcomes if o.error is None]
         async with self._sessions() as session:
             if sent:
+                # Whoever holds the lease now, the reply went out: record it as sent.
                 await session.execute(
                     update(OutboxItem)
-                    .where(OutboxItem.id.in_([o.item_id for o in sent]))
+                    .where(
+                        OutboxItem.id.in_([c.id for c in sent]),
+                        OutboxItem.status == OutboxStatus.PENDING.value,
+                    )
                     .values(status=OutboxStatus.SENT.value, sent_at=now, locked_until=None)
                 )
                 await session.execute(
                     update(Message)
-                    .where(Message.id.in_([o.message_id for o in sent]))
+                    .where(Message.id.in_([c.message_id for c in sent]))
                     .values(sent_at=now)
                 )
             for outcome in outcomes:
                 if outcome.error is not None:
                     await session.execute(
                         update(OutboxItem)
-                        .where(OutboxItem.id == outcome.item_id)
+                        .where(*_leased_by(outcome.claim))
                         .values(**self._failure(outcome, now))
                     )
             await session.commit()
@@ -223,33 +275,41 @@ class Dispatcher:
             "last_error": (outcome.error or "")[:2000],
             "locked_until": None,
         }
-        if outcome.attempts >= self._retry.max_attempts:
+        claim = outcome.claim
+        if claim.attempts >= self._retry.max_attempts:
             values["status"] = OutboxStatus.FAILED.value
             log.error(
                 "delivery failed for good",
-                extra={"outbox_id": outcome.item_id, "error": outcome.error},
+                extra={"outbox_id": claim.id, "error": outcome.error},
             )
             return values
-        delay = self._retry.delay(outcome.attempts, outcome.retry_after)
+        delay = self._retry.delay(claim.attempts, outcome.retry_after)
         values["next_attempt_at"] = now + timedelta(seconds=delay)
         log.warning(
             "delivery failed; will retry",
-            extra={
-                "outbox_id": outcome.item_id,
-                "attempt": outcome.attempts,
-                "in_s": round(delay, 2),
-            },
+            extra={"outbox_id": claim.id, "attempt": claim.attempts, "in_s": round(delay, 2)},
         )
         return values
 
-    async def _release(self, ids: Sequence[int]) -> None:
+    async def _release(self, claims: Sequence[_Claim]) -> None:
+        """Hand rows back that this dispatcher leased and did not send; a row whose lease has
+        meanwhile passed to another dispatcher is left alone."""
+        if not claims:
+            return
         async with self._sessions() as session:
-            await session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id.in_(ids), OutboxItem.status == OutboxStatus.PENDING.value)
-                .values(locked_until=None)
-            )
+            for claim in claims:
+                await session.execute(
+                    update(OutboxItem).where(*_leased_by(claim)).values(locked_until=None)
+                )
             await session.commit()
+
+
+def _leased_by(claim: _Claim) -> tuple[ColumnElement[bool], ...]:
+    return (
+        OutboxItem.id == claim.id,
+        OutboxItem.status == OutboxStatus.PENDING.value,
+        OutboxItem.locked_until == claim.lease_until,
+    )
 
 
 async def _finish(work: Coroutine[object, object, None]) -> None:
@@ -297,14 +357,33 @@ def _lease_free(now: datetime | BindParameter[datetime]):  # type: ignore[no-unt
     return or_(OutboxItem.locked_until.is_(None), OutboxItem.locked_until < now)
 
 
+def _of_message(column: InstrumentedAttribute[Any]) -> ScalarSelect[Any]:
+    return select(column).where(Message.id == OutboxItem.message_id).scalar_subquery()
+
+
 _CLAIM_DUE = (
     update(OutboxItem)
     .where(
         OutboxItem.id.in_(_due_heads()),
+        # Checked again here, on the row as it is updated: a row this statement had to wait
+        # for may meanwhile have been claimed, failed and put off by another dispatcher.
         OutboxItem.status == OutboxStatus.PENDING.value,
+        OutboxItem.next_attempt_at <= bindparam("now"),
         _lease_free(bindparam("now")),
     )
     .values(locked_until=bindparam("until"), attempts=OutboxItem.attempts + 1)
-    .returning(OutboxItem.id)
+    .returning(
+        OutboxItem.id,
+        OutboxItem.message_id,
+        OutboxItem.channel,
+        OutboxItem.external_user,
+        OutboxItem.external_thread,
+        OutboxItem.attempts,
+        _of_message(Message.conversation_id).label("conversation_id"),
+        _of_message(Message.sender_kind).label("sender_kind"),
+        _of_message(Message.text).label("text"),
+        _of_message(Message.created_at).label("created_at"),
+        _of_message(Message.meta).label("meta"),
+    )
     .execution_options(synchronize_session=False)
 )

@@ -211,7 +211,8 @@ async def _sync_rasa(backend: RasaBackend) -> None:
 
 @contextlib.asynccontextmanager
 async def rasa_engine(services: Services) -> AsyncIterator[None]:
-    """With nlu_engine=rasa: train Rasa from the KB, serve it, parse with it (local as fallback)."""
+    """With nlu_engine=rasa: train Rasa from the KB, serve it, parse with it (local as fallback).
+    Nothing waits for Rasa here: the service answers with the local engine until it is up."""
     settings = services.settings
     if settings.nlu_engine != "rasa":
         yield
@@ -236,19 +237,19 @@ async def rasa_engine(services: Services) -> AsyncIterator[None]:
             (settings.nlu_fallback_threshold, settings.nlu_ambiguity_threshold),
             server,
         )
-        try:
-            await backend.start()
-        except RasaSetupError:
-            log.exception("rasa did not start; the local engine answers until it does")
-        services.nlu.rasa = backend
-        supervisor = asyncio.create_task(backend.supervise(), name="rasa-supervisor")
+        services.nlu.rasa = backend  # parses go to it once it is ready; local until then
+        jobs = [
+            asyncio.create_task(backend.start_in_background(), name="rasa-start"),
+            asyncio.create_task(backend.supervise(), name="rasa-supervisor"),
+        ]
         try:
             yield
         finally:
             services.nlu.rasa = None
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+            for job in jobs:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await backend.stop()
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 
@@ -20,11 +20,12 @@ from bot.api.errors import BadRequest
 from bot.api.ids import parse_id
 from bot.api.openapi import ApiSpec
 from bot.api.schemas import MessageOut
-from bot.bus import BusUnavailable, EventBus
+from bot.bus import BusGap, BusUnavailable, EventBus, Subscription
 from bot.engine import ConversationEngine
 from bot.events import MessageDelivered, MessageView, thread_topic
 from bot.rate_limits import RateLimited, RateLimiter, check
 from bot.settings import Settings
+from bot.shown_messages import ShownMessages
 from bot.web.cors import origin_allowed
 from channels.base import (
     DeliveryError,
@@ -286,12 +287,26 @@ async def _socket(request: web.Request) -> web.StreamResponse:
     bus = request.config_dict[keys.BUS]
     senders = _Senders.of(request)
     with bus.subscribe(thread_topic(CHANNEL, visitor.thread_id)) as deliveries:
-        await ws.send_json({"type": "history", **(await _history(request, visitor)).model_dump()})
-        pusher = asyncio.create_task(_push(ws, deliveries.queue))
+        shown = ShownMessages()
+        try:
+            history = await _history(request, visitor)
+        except Exception:
+            log.exception("webchat history failed", extra={"visitor": visitor.visitor_id})
+            await ws.send_json({"type": "error", "error": SERVER_ERROR})
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
+            return ws
+        for message in history.messages:
+            shown.first_time(message.id)
+        await ws.send_json({"type": "history", **history.model_dump()})
+        pusher = asyncio.create_task(_push(ws, deliveries, shown, request, visitor))
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
-                    reply = await _on_frame(senders, visitor, request.remote, frame.data)
+                    try:
+                        reply = await _on_frame(senders, visitor, request.remote, frame.data)
+                    except Exception:  # the database, say: this frame fails, the socket stays
+                        log.exception("webchat frame failed", extra={"visitor": visitor.visitor_id})
+                        reply = {"type": "error", "error": SERVER_ERROR}
                     await ws.send_json(reply)
                 elif frame.type == WSMsgType.BINARY:
                     await ws.send_json({"type": "error", "error": "send JSON text frames"})
@@ -302,11 +317,46 @@ async def _socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _push(ws: web.WebSocketResponse, queue: asyncio.Queue[Any]) -> None:
+SERVER_ERROR = "the server could not handle that just now; send it again"
+CATCH_UP_RETRY_S = 1.0
+
+
+async def _push(
+    ws: web.WebSocketResponse,
+    deliveries: Subscription,
+    shown: ShownMessages,
+    request: web.Request,
+    visitor: Visitor,
+) -> None:
+    """Replies as the bus announces them; after a gap in the bus, what the database holds
+    that this socket has not shown (a reply published while no listener was subscribed)."""
+    behind = False
     while not ws.closed:
-        event = await queue.get()
-        if isinstance(event, MessageDelivered):
+        try:
+            async with asyncio.timeout(CATCH_UP_RETRY_S if behind else None):
+                event = await deliveries.queue.get()
+        except TimeoutError:
+            event = BusGap()
+        if isinstance(event, BusGap) or deliveries.missed():
+            behind = True
+        if isinstance(event, MessageDelivered) and shown.first_time(event.message.id):
             await ws.send_json({"type": "message", "message": event.message.to_json()})
+        if behind:
+            behind = not await _catch_up(ws, shown, request, visitor)
+
+
+async def _catch_up(
+    ws: web.WebSocketResponse, shown: ShownMessages, request: web.Request, visitor: Visitor
+) -> bool:
+    try:
+        missed = await _history(request, visitor, after=shown.last_id)
+    except Exception as exc:  # the database is away too: try again shortly
+        log.warning("webchat catch-up failed; retrying", extra={"error": str(exc)[:200]})
+        return False
+    for message in missed.messages:
+        if message.direction == "out" and shown.first_time(message.id):
+            await ws.send_json({"type": "message", "message": message.model_dump()})
+    return True
 
 
 async def _on_frame(

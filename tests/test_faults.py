@@ -80,7 +80,7 @@ async def test_the_bus_survives_a_redis_restart() -> None:
                 except TimeoutError:
                     assert time.monotonic() < deadline, "the bus did not come back"
                     continue
-                if event.conversation_id == 3:
+                if isinstance(event, ConversationChanged) and event.conversation_id == 3:
                     break
     finally:
         await here.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import pytest
 from sqlalchemy import select
 
-from bot.services import build_services, running
+from bot.services import build_services, prepare, running
 from bot.settings import Settings
 from channels.base import DeliveryError, InboundMessage
 from models import OutboxItem
@@ -211,3 +212,126 @@ async def test_a_dispatcher_stopped_mid_claim_stops_even_if_the_claim_then_fails
             await locked.rollback()
         finally:
             await blocker.close()
+
+
+on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+async def _blocked_backend(admin: asyncpg.Connection, within: float = 10.0) -> int:
+    """The backend of this database that waits for a lock the test holds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        pid = await admin.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() LIMIT 1"
+        )
+        if pid is not None:
+            return int(pid)
+        assert asyncio.get_running_loop().time() < deadline, "nothing waits for the lock"
+        await asyncio.sleep(0.02)
+
+
+@on_postgresql
+async def test_a_claim_that_fails_leaves_no_row_leased(
+    settings: Settings, database_url: str
+) -> None:
+    """The claim used to commit the lease and then read the rows in a second statement; when
+    that read failed the rows stayed leased for the whole lease (60 s) and the thread stalled."""
+    services = build_services(settings, {"test": RecordingChannel()})
+    await prepare(services)  # no dispatcher loop: this test runs the passes itself
+    try:
+        await services.engine.receive(said("how much does it cost"))
+        admin = await asyncpg.connect(database_url)
+        try:
+            locked = admin.transaction()
+            await locked.start()
+            await admin.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+            claiming = asyncio.create_task(services.dispatcher.deliver_due())
+            await admin.execute("SELECT pg_terminate_backend($1)", await _blocked_backend(admin))
+            with pytest.raises(Exception):  # noqa: B017 (whichever error the driver raises)
+                await claiming
+            await locked.rollback()
+        finally:
+            await admin.close()
+        (row,) = await outbox_rows(services)
+        assert row.locked_until is None and row.status == "pending"
+        assert await services.dispatcher.deliver_due() == 1  # due at once, not in 60 s
+        await services.dispatcher.drain()
+        (row,) = await outbox_rows(services)
+        assert row.status == "sent"
+    finally:
+        await services.db.dispose()
+
+
+@on_postgresql
+async def test_a_claim_never_takes_a_row_whose_retry_was_put_off_meanwhile(
+    settings: Settings, database_url: str
+) -> None:
+    """A claim that had to wait for a row re-checks it when it gets it: if another
+    dispatcher meanwhile claimed it, failed and put the retry off, the backoff stands (it was
+    skipped: attempt 6 → 7 in 20 ms against a 14 s backoff)."""
+    services = build_services(settings, {"test": RecordingChannel()})
+    await prepare(services)
+    try:
+        await services.engine.receive(said("how much does it cost"))
+        (row,) = await outbox_rows(services)
+        admin = await asyncpg.connect(database_url)
+        try:
+            other = admin.transaction()  # the other dispatcher, mid-claim on this row
+            await other.start()
+            await admin.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1", row.id)
+            claiming = asyncio.create_task(services.dispatcher.deliver_due())
+            await _blocked_backend(admin)
+            # ... whose send failed: the row is free again, but not due for an hour.
+            await admin.execute(
+                "UPDATE outbox SET locked_until = NULL,"
+                " next_attempt_at = now() + interval '1 hour' WHERE id = $1",
+                row.id,
+            )
+            await other.commit()
+            assert await asyncio.wait_for(claiming, 10) == 0
+        finally:
+            await admin.close()
+        (row,) = await outbox_rows(services)
+        assert row.attempts == 1 and row.locked_until is None
+    finally:
+        await services.db.dispose()
+
+
+@on_postgresql
+async def test_a_failed_record_is_retried_and_the_reply_is_not_sent_twice(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """The connection that records a successful send is killed: the record is retried, so
+    the row does not sit leased and then go out a second time when its lease ends."""
+    admin, holder = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    holding = holder.transaction()
+
+    class LockingChannel(RecordingChannel):
+        """Sends, then (as a stand-in for a database blip) makes the record wait for a lock."""
+
+        async def send_text(self, target, message) -> None:  # type: ignore[no-untyped-def]
+            await super().send_text(target, message)
+            if len(self.sent) == 1:
+                await holding.start()
+                await holder.execute("SELECT 1 FROM outbox FOR UPDATE")
+
+    channel = LockingChannel()
+    services = build_services(make_settings(outbox_lease_s=4), {"test": channel})
+    await prepare(services)
+    try:
+        await services.engine.receive(said("how much does it cost"))
+        assert await services.dispatcher.deliver_due() == 1
+        await admin.execute("SELECT pg_terminate_backend($1)", await _blocked_backend(admin))
+        await holding.rollback()
+        await asyncio.wait_for(services.dispatcher.drain(), 10)
+        await asyncio.sleep(4.5)  # past the lease: an unrecorded send would be due again
+        await services.dispatcher.deliver_due()
+        await services.dispatcher.drain()
+        (row,) = await outbox_rows(services)
+        assert row.status == "sent"
+        assert len(channel.sent) == 1
+    finally:
+        await admin.close()
+        await holder.close()
+        await services.db.dispose()

@@ -73,6 +73,13 @@ async def rasa_client(
     await seed.knowledge.import_intents([i for i in demo_intents() if i.name in SLICE], "test")
     await seed.db.dispose()
     client = await aiohttp_client(await init_app(settings))
+    assert (await health(client))["status"] == "ok"  # serving (locally) while Rasa trains
+    for _ in range(1200):
+        if (await health(client))["rasa"]["answering"] == "rasa":
+            break
+        await asyncio.sleep(0.5)
+    else:
+        raise AssertionError("rasa never came up")
     yield client
 
 

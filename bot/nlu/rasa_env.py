@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import logging
 import os
@@ -112,7 +113,13 @@ class RasaEnvironment:
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
-        output, _ = await process.communicate()
+        try:
+            output, _ = await process.communicate()
+        except BaseException:  # stopped while training (it now runs while the service serves)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
         model = out / f"{name}.tar.gz"
         if process.returncode != 0 or not model.is_file():
             tail = output.decode(errors="replace")[-2000:]

@@ -75,7 +75,7 @@ class NluService:
 
     async def parse_async(self, text: str) -> NluResult:
         """Rasa when it is the engine and reachable; otherwise the local model."""
-        if self.rasa is not None:
+        if self.rasa is not None and self.rasa.ready:
             try:
                 return await self.rasa.client.parse(text)
             except RasaUnavailable as exc:

@@ -12,6 +12,7 @@ import logging
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import keys
@@ -21,10 +22,11 @@ from bot.api.auth import PRINCIPAL_KEY
 from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.api.ids import parse_id
-from bot.bus import Subscription
-from bot.events import AGENTS_TOPIC, ConversationChanged, MessageCreated
+from bot.bus import BusGap, Subscription
+from bot.events import AGENTS_TOPIC, ConversationChanged, Event, MessageCreated, MessageView
+from bot.shown_messages import ShownMessages
 from bot.web.signin import SESSION_COOKIE
-from models import Conversation
+from models import Conversation, Message
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,9 @@ MAX_FRAME_BYTES = 4096
 SESSION_RECHECK_S = 2.0
 """How soon a socket closes after its user signs out, is deactivated or has a password reset
 (the session is checked in the database, so this holds across processes)."""
+CATCH_UP_RETRY_S = 1.0
+CATCH_UP_LIMIT = 200
+SERVER_ERROR = "the server could not handle that just now; try again"
 
 
 class _Feed:
@@ -40,6 +45,8 @@ class _Feed:
         self.who = who
         self._ws = ws
         self.watching: int | None = None
+        self._shown = ShownMessages()
+        """The watched conversation's messages this socket has shown."""
 
     async def visible(self, conversation_id: int) -> bool:
         async with self._request.config_dict[keys.SESSIONS]() as session:
@@ -47,24 +54,57 @@ class _Feed:
         return conversation is not None and self.who.can_see(conversation)
 
     async def push(self, subscription: Subscription) -> None:
+        behind = False
         while not self._ws.closed:
-            event = await subscription.queue.get()
-            if isinstance(event, ConversationChanged):
-                if not await self.visible(event.conversation_id):
-                    if self.watching == event.conversation_id:
-                        self.watching = None
-                    continue
-                await self._ws.send_json(
-                    {
-                        "type": event.name,
-                        "conversation_id": event.conversation_id,
-                        "state": event.state,
-                    }
-                )
-            elif (
-                isinstance(event, MessageCreated) and event.message.conversation_id == self.watching
-            ):
+            try:
+                async with asyncio.timeout(CATCH_UP_RETRY_S if behind else None):
+                    event = await subscription.queue.get()
+            except TimeoutError:
+                event = BusGap()
+            if isinstance(event, BusGap) or subscription.missed():
+                behind = True
+            try:
+                await self._show(event)
+                if behind:
+                    await self._catch_up()
+                    behind = False
+            except SQLAlchemyError as exc:  # the database is away: catch up when it is back
+                log.warning("console feed failed; catching up later", extra={"error": str(exc)})
+                behind = True
+
+    async def _show(self, event: Event) -> None:
+        if isinstance(event, ConversationChanged):
+            if not await self.visible(event.conversation_id):
+                if self.watching == event.conversation_id:
+                    self.watching = None
+                return
+            await self._ws.send_json(
+                {
+                    "type": event.name,
+                    "conversation_id": event.conversation_id,
+                    "state": event.state,
+                }
+            )
+        elif isinstance(event, MessageCreated) and event.message.conversation_id == self.watching:
+            if self._shown.first_time(event.message.id):
                 await self._ws.send_json(event.to_json())
+
+    async def _catch_up(self) -> None:
+        """After a gap in the bus: the watched conversation's messages this socket missed."""
+        watching = self.watching
+        if watching is None:
+            return
+        async with self._request.config_dict[keys.SESSIONS]() as session:
+            missed = (
+                await session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == watching, Message.id > self._shown.last_id)
+                    .order_by(Message.id)
+                    .limit(CATCH_UP_LIMIT)
+                )
+            ).all()
+        for message in missed:
+            await self._show(MessageCreated(MessageView.of(message)))
 
     async def on_frame(self, data: str) -> None:
         try:
@@ -77,11 +117,20 @@ class _Feed:
             return
         if await self.visible(conversation_id):
             self.watching = conversation_id
+            self._shown.start_after(await self._newest(conversation_id))
             await self._ws.send_json({"type": "watching", "conversation_id": conversation_id})
         else:
             await self._ws.send_json(
                 {"type": "error", "error": f"no conversation {conversation_id}"}
             )
+
+    async def _newest(self, conversation_id: int) -> int:
+        """The page loads the conversation itself when it starts watching; new ones follow."""
+        async with self._request.config_dict[keys.SESSIONS]() as session:
+            newest = await session.scalar(
+                select(func.max(Message.id)).where(Message.conversation_id == conversation_id)
+            )
+        return int(newest or 0)
 
 
 async def _end_with_the_session(
@@ -127,7 +176,11 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
-                    await feed.on_frame(frame.data)
+                    try:
+                        await feed.on_frame(frame.data)
+                    except Exception:  # the database, say: this frame fails, the socket stays
+                        log.exception("console frame failed")
+                        await ws.send_json({"type": "error", "error": SERVER_ERROR})
         finally:
             for task in helpers:
                 task.cancel()
