@@ -405,36 +405,119 @@ def _print_figures(figures: dict[str, object], as_json: bool) -> None:
 
 @main.group()
 def sentiment() -> None:
-    """Sentiment: measure the analyzer on labelled messages."""
+    """Sentiment: train the company's own model, measure the model in use."""
+
+
+def _sentiment_rows(path: Path) -> tuple[list[str], list[str]]:
+    from escalation.evaluate import SentimentDataError, read_sentiment_csv
+
+    try:
+        return read_sentiment_csv(path)
+    except SentimentDataError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _train_sentiment(texts: list[str], labels: list[str]) -> Any:
+    from escalation.sentiment_model import SentimentTrainingError, train_sentiment
+
+    try:
+        return train_sentiment(texts, labels)
+    except SentimentTrainingError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+_CSV = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@sentiment.command("train")
+@click.option("--data", "data_path", type=_CSV, help="CSV with columns text,label.")
+@click.option(
+    "--from-conversations",
+    is_flag=True,
+    help="Agents' corrections and CSAT ratings (1–2 negative, 4–5 positive) as the labels.",
+)
+@click.pass_context
+def sentiment_train(ctx: click.Context, data_path: Path | None, from_conversations: bool) -> None:
+    """Train the company's model; running servers use it within a second, no restart."""
+    from bot.services import sentiment_dir
+
+    if (data_path is None) == (not from_conversations):
+        raise click.UsageError("give exactly one of --data F.csv or --from-conversations")
+    settings = _settings(ctx)
+    if data_path is not None:
+        texts, labels = _sentiment_rows(data_path)
+    else:
+        texts, labels = asyncio.run(_labelled_from_conversations(settings))
+        if not texts:
+            raise click.ClickException(
+                "no labelled messages yet: correct a message's sentiment in the console, or "
+                "wait for CSAT ratings"
+            )
+    model = _train_sentiment(texts, labels)
+    path = model.save(sentiment_dir(settings))
+    parts = [
+        f"{language}: {model.examples[language]} examples, C={m.c:g}"
+        for language, m in model.models.items()
+    ]
+    click.echo(f"trained ({'; '.join(parts)}); saved {path}")
+
+
+async def _labelled_from_conversations(settings: Settings) -> tuple[list[str], list[str]]:
+    from bot.database import make_engine, make_sessionmaker, upgrade
+    from escalation.sentiment_feedback import labelled_messages
+
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        await upgrade(engine)
+        rows = await labelled_messages(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    return [r.text for r in rows], [r.label for r in rows]
 
 
 @sentiment.command("evaluate")
-@click.option(
-    "--data",
-    "data_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@click.option("--data", "data_path", type=_CSV, help="Score the model in use on this CSV.")
+@click.option("--train", "train_path", type=_CSV, help="Train a model on this CSV …")
+@click.option("--test", "test_path", type=_CSV, help="… and score it on this one.")
 @click.option(
     "--engine",
-    type=click.Choice(["deskbot", "vader"]),
+    type=click.Choice(["deskbot", "shipped", "vader"]),
     default="deskbot",
     show_default=True,
-    help="vader: plain VADER, for comparison.",
+    help="deskbot: the model in use (trained if there is one); shipped: the out-of-the-box "
+    "model; vader: plain VADER, for comparison.",
 )
 @click.option("--json", "as_json", is_flag=True)
-def sentiment_evaluate(data_path: Path, engine: str, as_json: bool) -> None:
-    """Accuracy and macro-F1 on a CSV with columns text,label (negative/neutral/positive)."""
-    from escalation.evaluate import SentimentDataError, evaluate_sentiment, read_sentiment_csv
+@click.pass_context
+def sentiment_evaluate(
+    ctx: click.Context,
+    data_path: Path | None,
+    train_path: Path | None,
+    test_path: Path | None,
+    engine: str,
+    as_json: bool,
+) -> None:
+    """Accuracy and macro-F1 (over the labels present) on a CSV with columns text,label."""
+    from bot.services import sentiment_dir
+    from escalation.evaluate import evaluate_sentiment
     from escalation.sentiment import SentimentAnalyzer
 
-    try:
-        texts, labels = read_sentiment_csv(data_path)
-    except SentimentDataError as exc:
-        raise click.ClickException(str(exc)) from None
-    analyzer = SentimentAnalyzer()
-    scorer = analyzer.vader_only if engine == "vader" else analyzer.score
-    result = evaluate_sentiment(texts, labels, scorer)
+    if data_path is not None and (train_path or test_path):
+        raise click.UsageError("give --data, or --train and --test, not both")
+    if data_path is None and not (train_path and test_path):
+        raise click.UsageError("give --data F.csv, or --train A.csv --test B.csv")
+    if train_path and test_path:
+        train_texts, train_labels = _sentiment_rows(train_path)
+        texts, labels = _sentiment_rows(test_path)
+        analyzer = SentimentAnalyzer(trained=_train_sentiment(train_texts, train_labels))
+        predicted = [s.label.value for s in analyzer.score_many(texts)]
+        result = evaluate_sentiment(texts, labels, predicted=predicted)
+    else:
+        texts, labels = _sentiment_rows(data_path)  # type: ignore[arg-type]
+        directory = sentiment_dir(_settings(ctx)) if engine == "deskbot" else None
+        analyzer = SentimentAnalyzer(directory)
+        scorer = analyzer.vader_only if engine == "vader" else analyzer.score
+        result = evaluate_sentiment(texts, labels, scorer)
     _print_figures(result.to_json(), as_json)
 
 

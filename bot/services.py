@@ -51,6 +51,10 @@ def churn_dir(settings: Settings) -> Path:
     return settings.data_dir / "churn"
 
 
+def sentiment_dir(settings: Settings) -> Path:
+    return settings.data_dir / "sentiment"
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -123,7 +127,7 @@ def build_services(
         bus,
         policy,
         SignalGatherer(sessions, knowledge, churn, clock),
-        SentimentAnalyzer(),
+        SentimentAnalyzer(sentiment_dir(settings)),
         queue,
         SenderThrottle(
             limiter, settings.rate_messages_per_sender_min, limited_at_the_door=frozenset({WEBCHAT})

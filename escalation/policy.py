@@ -1,8 +1,14 @@
-"""The escalation policy: from a conversation's signals to answer / clarify / offer / escalate.
+"""The escalation policy: from a conversation's signals to what the bot does next.
 
-Hard rules first (the customer asked for a person; the bot failed N times in a row), then a
-weighted score over soft signals (mood, churn risk, tier, topic, a rejected answer). Every
-decision carries the signals it used and a one-line reason an agent can read.
+Hard rules first, each one a thing a support lead would hand to a person at once: the
+customer asked for a person (also inside another question), threatened legal action or to
+cancel / leave for a competitor, rejected the bot's answers twice, or the bot failed to
+understand N messages in a row. Then a weighted score over soft signals (how negative the
+message is, anger that persists, sarcasm, "third time I ask", churn risk, tier, topic).
+Every decision carries the signals it used and a one-line reason an agent can read.
+
+Off-topic questions (Outcome.OUT_OF_SCOPE) are not the bot's failure and leave the fallback
+streak as it was; a rejected answer is never answered again (OFFER_HUMAN or ESCALATE).
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from bot.nlu.result import NluResult, Outcome
+from bot.nlu.result import OUT_OF_SCOPE_INTENT, NluResult, Outcome
+from escalation.message_cues import MessageCues
 from escalation.sentiment import Label, Sentiment, Trend
 
 HANDOFF_INTENT = "human_handoff"
@@ -22,6 +29,10 @@ class Action(enum.StrEnum):
     ANSWER = "answer"
     CLARIFY = "clarify"
     FALLBACK = "fallback"
+    OUT_OF_SCOPE = "out_of_scope"
+    """Off-topic: say what the bot can help with."""
+    CONFIRM = "confirm"
+    """An irreversible intent: ask before giving its answer."""
     OFFER_HUMAN = "offer_human"
     ESCALATE = "escalate"
 
@@ -38,6 +49,9 @@ class Signals:
     topic: str | None = None
     rejected_answer: bool = False
     rejections_before: int = 0
+    cues: MessageCues = field(default_factory=MessageCues)
+    earlier_scores: tuple[float, ...] = ()
+    """Sentiment of the customer's earlier messages in this conversation, oldest first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,17 @@ class PolicySettings:
     weight_tier: float = 0.3
     weight_topic: float = 0.2
     weight_rejected: float = 0.5
+    weight_repeat_contact: float = 0.3
+    """An unhappy "third time I ask", "still", "nobody answers"."""
+    weight_intensity: float = 0.2
+    """Shouting: "!!!", words in capitals, on an unhappy message."""
+    angry_score: float = -0.6
+    """A message at or below this sentiment is angry; two angry messages go to a person."""
+    escalate_on_threats: bool = True
+    """Threats to cancel, to leave for a competitor or of legal action go to a person."""
+    unsure_below: float = 0.6
+    """An answer given with less confidence is a guess: it counts toward the streak of
+    misunderstood messages (a vague conversation the bot keeps guessing at)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,41 +104,61 @@ def team_for(topic: str | None) -> str:
 
 
 def decide(signals: Signals, settings: PolicySettings) -> Decision:
-    nlu = signals.nlu
-    # Off-topic is not a failure of the bot: it says what it can help with instead.
+    nlu, cues = signals.nlu, signals.cues
+    off_topic = nlu.outcome is Outcome.OUT_OF_SCOPE or nlu.intent == OUT_OF_SCOPE_INTENT
     misunderstood = nlu.outcome is Outcome.FALLBACK
-    streak = signals.fallback_streak + 1 if misunderstood else 0
-    if nlu.outcome is Outcome.AMBIGUOUS:
-        streak = signals.fallback_streak
+    guessed = nlu.outcome is Outcome.CONFIDENT and nlu.confidence < settings.unsure_below
+    if misunderstood or guessed:
+        streak = signals.fallback_streak + 1
+    elif off_topic or nlu.outcome is Outcome.AMBIGUOUS:
+        streak = signals.fallback_streak  # not understood yet, but not a failure either
+    else:
+        streak = 0
     score, reasons = _soft_score(signals, settings)
     recorded = _recorded(signals, score)
     team = team_for(signals.topic)
 
-    if nlu.intent == HANDOFF_INTENT and nlu.outcome is Outcome.CONFIDENT:
-        reason = _sentence(["customer asked for a person", *reasons])
-        return Decision(Action.ESCALATE, 0, reason, _priority(50, score), team, score, recorded)
-    if misunderstood and streak >= settings.fallback_streak_to_escalate:
-        reason = _sentence([f"bot did not understand {streak} messages in a row", *reasons])
+    def escalate(why: str, base: int, to: str | None = None) -> Decision:
+        reason = _sentence([why, *reasons])
         return Decision(
-            Action.ESCALATE, streak, reason, _priority(30, score), team, score, recorded
+            Action.ESCALATE, streak, reason, _priority(base, score), to or team, score, recorded
         )
+
+    if (nlu.intent == HANDOFF_INTENT and nlu.outcome is Outcome.CONFIDENT) or cues.asks_for_person:
+        return escalate("customer asked for a person", 50)
+    if settings.escalate_on_threats and cues.legal_threat:
+        return escalate("customer threatened legal action", 60, "trust")
+    if settings.escalate_on_threats and cues.cancel_threat:
+        return escalate("customer threatened to cancel or leave", 55, "billing")
+    if cues.account_compromised:
+        return escalate("someone else may be in the customer's account", 60, "trust")
+    if (misunderstood or guessed) and streak >= settings.fallback_streak_to_escalate:
+        return escalate(f"bot did not understand {streak} messages in a row", 30)
     if signals.rejected_answer and signals.rejections_before >= 1:
-        reason = _sentence(["customer rejected the bot's answers twice", *reasons])
-        return Decision(
-            Action.ESCALATE, streak, reason, _priority(40, score), team, score, recorded
-        )
-    unhappy = signals.sentiment is not None and signals.sentiment.label is Label.NEGATIVE
+        return escalate("customer rejected the bot's answers twice", 40)
+    sentiment = signals.sentiment
+    angry_before = sum(1 for s in signals.earlier_scores if s <= settings.angry_score)
+    angry = sentiment is not None and sentiment.score <= settings.angry_score
+    # "That didn't help" is negative too, but has its own rule: offer a person, then hand over.
+    if angry and angry_before and not signals.rejected_answer:
+        return escalate("customer stayed angry", 45)
+    if angry and cues.repeat_contact:
+        return escalate("an angry customer asking again", 45)
+    unhappy = sentiment is not None and sentiment.label is Label.NEGATIVE
     at_risk = signals.churn_risk is not None and signals.churn_risk >= settings.churn_high
     if score >= settings.escalate_at or (at_risk and unhappy):
-        reason = _sentence(reasons)
         return Decision(
-            Action.ESCALATE, streak, reason, _priority(40, score), team, score, recorded
+            Action.ESCALATE, streak, _sentence(reasons), _priority(40, score), team, score, recorded
         )
+    if signals.rejected_answer or score >= settings.offer_at:
+        why = reasons or ["said the answer did not help"]
+        return Decision(Action.OFFER_HUMAN, streak, _sentence(why), 0, team, score, recorded)
     if misunderstood:
-        action = Action.FALLBACK if nlu.is_fallback else Action.ANSWER
-        return Decision(action, streak, None, 0, None, score, recorded)
-    if score >= settings.offer_at:
-        return Decision(Action.OFFER_HUMAN, streak, _sentence(reasons), 0, team, score, recorded)
+        return Decision(Action.FALLBACK, streak, None, 0, None, score, recorded)
+    if nlu.outcome is Outcome.OUT_OF_SCOPE:
+        return Decision(Action.OUT_OF_SCOPE, streak, None, 0, None, score, recorded)
+    if nlu.outcome is Outcome.CONFIRM:
+        return Decision(Action.CONFIRM, streak, None, 0, None, score, recorded)
     if nlu.outcome is Outcome.AMBIGUOUS:
         return Decision(Action.CLARIFY, streak, None, 0, None, score, recorded)
     return Decision(Action.ANSWER, streak, None, 0, None, score, recorded)
@@ -122,12 +167,19 @@ def decide(signals: Signals, settings: PolicySettings) -> Decision:
 def _soft_score(signals: Signals, settings: PolicySettings) -> tuple[float, list[str]]:
     """Weighted evidence that a person should step in, and why, strongest first."""
     parts: list[tuple[float, str]] = []
-    sentiment, trend = signals.sentiment, signals.trend
-    if sentiment is not None and sentiment.score < 0:
-        parts.append((settings.weight_negative * -sentiment.score, "a negative message"))
-    if trend is not None and trend.negative_streak >= 2:
+    sentiment, trend, cues = signals.sentiment, signals.trend, signals.cues
+    # "That didn't help" is about the answer, not the mood: its weight replaces the mood's.
+    unhappy = sentiment is not None and sentiment.score < 0 and not signals.rejected_answer
+    if sentiment is not None and unhappy:
+        what = "a sarcastic complaint" if cues.sarcasm else "a negative message"
+        parts.append((settings.weight_negative * -sentiment.score, what))
+    if trend is not None and trend.negative_streak >= 2 and not signals.rejected_answer:
         weight = settings.weight_negative_streak * (trend.negative_streak - 1)
         parts.append((weight, f"{_count(trend.negative_streak)} negative messages in a row"))
+    if unhappy and cues.repeat_contact:
+        parts.append((settings.weight_repeat_contact, "not the first time they ask"))
+    if unhappy and cues.intense:
+        parts.append((settings.weight_intensity, "shouting"))
     if signals.churn_risk is not None and signals.churn_risk > settings.churn_floor:
         pull = (signals.churn_risk - settings.churn_floor) / (1 - settings.churn_floor)
         parts.append((settings.weight_churn * pull, f"churn risk {signals.churn_risk:.2f}"))
@@ -144,6 +196,7 @@ def _soft_score(signals: Signals, settings: PolicySettings) -> tuple[float, list
 
 
 def _recorded(signals: Signals, score: float) -> dict[str, object]:
+    cues = signals.cues
     return {
         "intent": signals.nlu.intent,
         "confidence": signals.nlu.confidence,
@@ -155,6 +208,7 @@ def _recorded(signals: Signals, score: float) -> dict[str, object]:
         "tier": signals.tier,
         "topic": signals.topic,
         "rejected_answer": signals.rejected_answer,
+        "cues": [name for name in MessageCues.__slots__ if getattr(cues, name)],
         "score": score,
     }
 

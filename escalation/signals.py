@@ -12,6 +12,7 @@ from bot.nlu.rejection import rejects_answer
 from bot.nlu.result import NluResult, Outcome
 from escalation.churn import ChurnScorer
 from escalation.live_risk import COUNTS, LiveSignals, combine, counts_parameters
+from escalation.message_cues import read_cues
 from escalation.policy import Signals
 from escalation.sentiment import Sentiment, trend
 from escalation.sla import Clock, system_clock
@@ -104,7 +105,7 @@ class SignalGatherer:
         mood = trend(scores)
         live = replace(history.live, mood=mood.average)
         churn = combine(self._churn.score(history.customer.attributes), live)
-        current = [nlu.intent] if nlu.outcome is not Outcome.FALLBACK else []
+        current = [nlu.intent] if nlu.outcome is Outcome.CONFIDENT else []
         topic = await self._topic(current + [i for _, _, i in earlier if i])
         return Signals(
             nlu=nlu,
@@ -114,8 +115,11 @@ class SignalGatherer:
             churn_risk=churn.risk,
             tier=history.customer.tier,
             topic=topic,
-            rejected_answer=rejects_answer(message.text),
-            rejections_before=sum(rejects_answer(text) for text, _, _ in earlier),
+            # Only an answer can be rejected: "it doesn't work" opening a chat is a problem.
+            rejected_answer=bool(earlier) and rejects_answer(message.text),
+            rejections_before=sum(rejects_answer(text) for text, _, _ in earlier[:-1]),
+            cues=read_cues(message.text),
+            earlier_scores=tuple(scores[:-1]),
         )
 
     async def _topic(self, intents_newest_first: list[str]) -> str | None:
