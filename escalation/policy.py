@@ -108,12 +108,14 @@ def decide(signals: Signals, settings: PolicySettings) -> Decision:
     off_topic = nlu.outcome is Outcome.OUT_OF_SCOPE or nlu.intent == OUT_OF_SCOPE_INTENT
     misunderstood = nlu.outcome is Outcome.FALLBACK
     guessed = nlu.outcome is Outcome.CONFIDENT and nlu.confidence < settings.unsure_below
-    if misunderstood or guessed:
-        streak = signals.fallback_streak + 1
-    elif off_topic or nlu.outcome is Outcome.AMBIGUOUS:
-        streak = signals.fallback_streak  # not understood yet, but not a failure either
-    else:
-        streak = 0
+    # Every turn without an answer adds to the streak. Misses (fallback, a guess, asking back
+    # after a miss) escalate at `fallback_streak_to_escalate`; off-topic questions and one
+    # clarifying question are no failure by themselves, so a streak that includes them
+    # escalates one turn later (a vague customer the bot keeps not understanding).
+    vague = nlu.outcome is Outcome.AMBIGUOUS and signals.fallback_streak > 0
+    real_miss = misunderstood or guessed or vague
+    unanswered = real_miss or off_topic or nlu.outcome is Outcome.AMBIGUOUS
+    streak = signals.fallback_streak + 1 if unanswered else 0
     score, reasons = _soft_score(signals, settings)
     recorded = _recorded(signals, score)
     team = team_for(signals.topic)
@@ -132,10 +134,11 @@ def decide(signals: Signals, settings: PolicySettings) -> Decision:
         return escalate("customer threatened to cancel or leave", 55, "billing")
     if cues.account_compromised:
         return escalate("someone else may be in the customer's account", 60, "trust")
-    if (misunderstood or guessed) and streak >= settings.fallback_streak_to_escalate:
-        return escalate(f"bot did not understand {streak} messages in a row", 30)
     if signals.rejected_answer and signals.rejections_before >= 1:
         return escalate("customer rejected the bot's answers twice", 40)
+    limit = settings.fallback_streak_to_escalate
+    if (real_miss and streak >= limit) or streak > limit:
+        return escalate(f"bot did not understand {streak} messages in a row", 30)
     sentiment = signals.sentiment
     angry_before = sum(1 for s in signals.earlier_scores if s <= settings.angry_score)
     angry = sentiment is not None and sentiment.score <= settings.angry_score
@@ -169,7 +172,10 @@ def _soft_score(signals: Signals, settings: PolicySettings) -> tuple[float, list
     parts: list[tuple[float, str]] = []
     sentiment, trend, cues = signals.sentiment, signals.trend, signals.cues
     # "That didn't help" is about the answer, not the mood: its weight replaces the mood's.
-    unhappy = sentiment is not None and sentiment.score < 0 and not signals.rejected_answer
+    # Only a message read as negative counts: a neutral one scoring -0.02 is no reason.
+    unhappy = (
+        sentiment is not None and sentiment.label is Label.NEGATIVE and not signals.rejected_answer
+    )
     if sentiment is not None and unhappy:
         what = "a sarcastic complaint" if cues.sarcasm else "a negative message"
         parts.append((settings.weight_negative * -sentiment.score, what))

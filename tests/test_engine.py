@@ -110,7 +110,9 @@ async def test_two_misunderstood_messages_in_a_row_escalate(services: Services) 
     assert second.state == "queued"
     async with services.sessions() as session:
         conversation = await session.get_one(Conversation, second.conversation_id)
-    assert conversation.escalation_reason == "bot did not understand 2 messages in a row"
+    assert (conversation.escalation_reason or "").startswith(
+        "bot did not understand 2 messages in a row"
+    )
 
 
 async def test_an_understood_message_resets_the_fallback_streak(services: Services) -> None:

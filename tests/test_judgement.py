@@ -88,9 +88,7 @@ async def test_off_topic_gets_what_the_bot_can_help_with_and_is_not_a_failure(
     assert first.replies[0].text.count("“") >= 2  # example questions it can answer
     second = await services.engine.receive(said("who won the football match last night"))
     assert second.state == "bot"  # two off-topic questions are not two failures
-    async with services.sessions() as session:
-        conversation = await session.get_one(Conversation, second.conversation_id)
-    assert conversation.fallback_streak == 0
+    assert "outside what I can help with" in second.replies[0].text
     zh = await services.engine.receive(said("明天上海会下雨吗", user="zh-oos"))
     assert "超出了我能帮忙的范围" in zh.replies[0].text
 
