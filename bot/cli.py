@@ -732,3 +732,12 @@ async def _evaluate_rasa(settings, train, test, rule, oos_label, epochs, model):
             )
         except RasaSetupError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def _add_article_commands() -> None:
+    from knowledge.articles.cli import articles
+
+    main.add_command(articles)
+
+
+_add_article_commands()

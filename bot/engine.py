@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -32,6 +33,7 @@ from escalation.policy_store import PolicyStore
 from escalation.queue import AgentUnavailable, Queue, check_capacity
 from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import History, SignalGatherer
+from knowledge.articles.answer import ArticleResponder
 from knowledge.service import KnowledgeBase
 from models import (
     Agent,
@@ -133,6 +135,7 @@ class ConversationEngine:
         throttle: SenderThrottle,
         max_message_chars: int,
         outbox_ready: Callable[[], None] = lambda: None,
+        articles: ArticleResponder | None = None,
     ) -> None:
         self._sessions = sessions
         self._knowledge = knowledge
@@ -145,6 +148,7 @@ class ConversationEngine:
         self._throttle = throttle
         self._max_chars = max_message_chars
         self._outbox_ready = outbox_ready
+        self._articles = articles
 
     # --- customers write ---------------------------------------------------------------
 
@@ -373,9 +377,16 @@ class ConversationEngine:
         signals = await self._signals.gather(conversation, message, nlu, sentiment, history)
         decision = decide(signals, self._policy.current)
         texts = await self._reply_texts(nlu, decision, language)
+        reply_meta = None
+        if self._articles is not None and (
+            article := await self._articles.turn(
+                conversation.id, message.id, message.text, language, conversation.channel, decision
+            )
+        ):  # no confident intent, and a help-centre passage answers it (or a yes/no to one)
+            decision, texts, reply_meta = article.decision, [article.text], article.meta
         try:
             replies, state = await self._commit_bot_turn(
-                conversation, message, nlu, decision, language, texts, customer
+                conversation, message, nlu, decision, language, texts, customer, reply_meta
             )
         except StateConflict:
             # A person took the chat while we were thinking: the bot stays silent.
@@ -430,6 +441,7 @@ class ConversationEngine:
         language: str,
         texts: list[str],
         customer: str,
+        reply_meta: dict[str, Any] | None = None,
     ) -> tuple[list[MessageView], str]:
         async with self._sessions() as session:
             fields: dict[str, object] = {
@@ -465,9 +477,15 @@ class ConversationEngine:
             await transition(session, conversation.id, S.BOT, target, **fields)
             replies = [
                 await self._add_outbound(
-                    session, conversation, text, SenderKind.BOT, None, external_user=customer
+                    session,
+                    conversation,
+                    text,
+                    SenderKind.BOT,
+                    None,
+                    external_user=customer,
+                    meta=reply_meta if last else None,
                 )
-                for text in texts
+                for last, text in ((i == len(texts) - 1, t) for i, t in enumerate(texts))
             ]
             await session.commit()
         return [MessageView.of(r) for r in replies], target.value
@@ -480,6 +498,7 @@ class ConversationEngine:
         sender: SenderKind,
         agent_id: int | None,
         external_user: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Message:
         """A reply and its outbox row, in the caller's transaction; `external_user` saves
         looking the customer up when the caller knows who they are on the channel."""
@@ -496,6 +515,7 @@ class ConversationEngine:
             sender_kind=sender.value,
             agent_id=agent_id,
             text=text,
+            meta=meta or {},
         )
         await _insert_message(session, reply)
         await (await session.connection()).execute(
