@@ -20,7 +20,16 @@ from models.base import utcnow
 Page = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 STATIC_TYPES = {".js": "application/javascript", ".css": "text/css"}
 STATIC_FILES = frozenset(
-    {"common.js", "console.js", "faqs.js", "settings.js", "customers.js", "users.js", "app.css"}
+    {
+        "common.js",
+        "console.js",
+        "faqs.js",
+        "settings.js",
+        "customers.js",
+        "users.js",
+        "articles.js",
+        "app.css",
+    }
 )
 
 
