@@ -94,6 +94,7 @@ def test_csv_with_optional_url_and_language() -> None:
         ("a.md", b"---\n: [\n---\nbody", "front matter"),
         ("a.md", b"\xff\xfe\x00bad", "not UTF-8"),
         ("a.pdf", b"%PDF", "not an article file"),
+        ("a.md", b"# T\n\nnul \x00 here", "NUL character"),
         ("a.zip", b"PK not really", "not a zip file"),
     ],
 )

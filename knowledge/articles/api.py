@@ -20,7 +20,7 @@ from bot.web.pages import signed_in
 from bot.web.render import render
 from knowledge.articles.appkey import ARTICLES
 from knowledge.articles.schema import ArticleInput, ArticlePatch, ArticleView
-from knowledge.articles.sources import read_named
+from knowledge.articles.sources import LANGUAGES, read_named
 from knowledge.articles.store import ArticleStore
 
 PREFIX = "/api"
@@ -89,9 +89,11 @@ def add_article_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     )
     async def list_articles(request: web.Request) -> web.Response:
         admin(request)
-        found = await _store(request).list(
-            request.query.get("language") or None, request.query.get("q") or None
-        )
+        language = request.query.get("language") or None
+        if language not in (None, *LANGUAGES):
+            raise BadRequest(f"language must be one of {sorted(LANGUAGES)}")
+        query = (request.query.get("q") or "").replace("\x00", "")[:200] or None
+        found = await _store(request).list(language, query)
         return web.json_response(ArticleList(articles=found).model_dump())
 
     @api("POST", "/articles", "Create an article", body=ArticleInput, response=ArticleView)
@@ -136,6 +138,8 @@ def add_article_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     async def search_articles(request: web.Request) -> web.Response:
         admin(request)
         body = await read_model(request, SearchRequest)
+        if body.language is not None and body.language not in LANGUAGES:
+            raise BadRequest(f"language must be one of {sorted(LANGUAGES)}")
         language = body.language or detect_language(body.text)
         lookup = (await _store(request).library()).lookup(body.text[:4000], language)
         result = SearchResult(

@@ -82,6 +82,8 @@ def draft(
     source: str = "article",
 ) -> ArticleDraft:
     """A validated draft: a clear error for a missing title or body, never a silent skip."""
+    if any("\x00" in str(v) for v in (slug, title, body, url or "")):
+        raise ImportFormatError(f"{source}: contains a NUL character, which text cannot hold")
     title = " ".join(title.split())
     if not title:
         raise ImportFormatError(f"{source}: the article has no title")
