@@ -46,6 +46,8 @@ from channels.webchat import WebchatOutput, build_webchat, static_text
 from knowledge.api import add_knowledge_routes
 from knowledge.articles.api import add_article_pages, add_article_routes
 from knowledge.articles.appkey import ARTICLES
+from knowledge.gaps.api import GAPS, add_gap_pages, add_gap_routes
+from knowledge.gaps.finder import GapFinder
 
 VERSION = "0.1.0"
 
@@ -60,6 +62,7 @@ def _api_app(spec: ApiSpec) -> web.Application:
     add_console_routes(spec, routes)
     add_admin_routes(spec, routes)
     add_article_routes(spec, routes)
+    add_gap_routes(spec, routes)
 
     @routes.get("/openapi.json")
     async def openapi(request: web.Request) -> web.Response:
@@ -124,6 +127,7 @@ async def init_app(settings: Settings) -> web.Application:
     add_signin_routes(app)
     add_page_routes(app)
     add_article_pages(app)
+    add_gap_pages(app)
     app.add_subapp("/api", _api_app(spec))
     app.add_subapp(
         "/webchat",
@@ -184,6 +188,7 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.BUS] = services.bus
     app[keys.KNOWLEDGE] = services.knowledge
     app[ARTICLES] = services.articles
+    app[GAPS] = GapFinder(services.sessions, services.knowledge, services.nlu)
     app[keys.NLU] = services.nlu
     app[keys.ENGINE] = services.engine
     app[keys.DISPATCHER] = services.dispatcher

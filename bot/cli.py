@@ -736,8 +736,10 @@ async def _evaluate_rasa(settings, train, test, rule, oos_label, epochs, model):
 
 def _add_article_commands() -> None:
     from knowledge.articles.cli import articles
+    from knowledge.gaps.cli import gaps
 
     main.add_command(articles)
+    main.add_command(gaps)
 
 
 _add_article_commands()

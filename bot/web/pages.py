@@ -28,6 +28,7 @@ STATIC_FILES = frozenset(
         "customers.js",
         "users.js",
         "articles.js",
+        "gaps.js",
         "app.css",
     }
 )
