@@ -83,19 +83,26 @@
     } catch (error) { say(error.message); }
   });
 
-  $("import-file").addEventListener("change", async () => {
-    const file = $("import-file").files[0];
-    if (!file) return;
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    let binary = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  // Each chosen file (or every article file in a chosen folder) is one import call.
+  async function importFiles(input) {
+    const files = [...input.files].filter((f) => /\.(md|markdown|html?|txt|csv|zip)$/i.test(f.name));
+    const totals = {};
     try {
-      const counts = await api("POST", "/api/articles/import", { filename: file.name, content_base64: btoa(binary) });
-      $("import-result").textContent = Object.entries(counts).map(([k, v]) => k + " " + v).join(", ");
+      for (const file of files) {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        let binary = "";
+        for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        const name = file.webkitRelativePath || file.name;
+        const counts = await api("POST", "/api/articles/import", { filename: name, content_base64: btoa(binary) });
+        for (const [k, v] of Object.entries(counts)) totals[k] = (totals[k] || 0) + v;
+      }
+      $("import-result").textContent = files.length + " files: " + Object.entries(totals).map(([k, v]) => k + " " + v).join(", ");
       await load();
     } catch (error) { $("import-result").textContent = error.message; }
-    $("import-file").value = "";
-  });
+    input.value = "";
+  }
+  $("import-file").addEventListener("change", () => importFiles($("import-file")));
+  $("import-folder").addEventListener("change", () => importFiles($("import-folder")));
 
   $("try").addEventListener("submit", async (event) => {
     event.preventDefault();
