@@ -46,7 +46,8 @@ from channels.webchat import WebchatOutput, build_webchat, static_text
 from knowledge.api import add_knowledge_routes
 from knowledge.articles.api import add_article_pages, add_article_routes
 from knowledge.articles.appkey import ARTICLES
-from knowledge.gaps.api import GAPS, add_gap_pages, add_gap_routes
+from knowledge.gaps.api import add_gap_pages, add_gap_routes
+from knowledge.gaps.appkey import GAPS
 from knowledge.gaps.finder import GapFinder
 
 VERSION = "0.1.0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import zipfile
 from typing import Any
 
@@ -177,3 +178,22 @@ async def test_console_suggestions_include_passages_with_their_article(
     assert articles[0]["url"] == "/help/en/audit-log"
     assert "seven years" in articles[0]["answer"]
     assert articles[0]["answer"].endswith("The admin activity log: /help/en/audit-log")
+
+
+async def test_reports_count_article_answers_their_feedback_and_weekly_gaps(
+    client: TestClient,
+) -> None:
+    for reply in ("yes", "no"):
+        visitor = await new_visitor(client)
+        await send(client, visitor, QUESTION)
+        await send(client, visitor, reply)
+    await send(client, await new_visitor(client), "how do I bake bread")  # a gap
+    await add_user(client, "boss@acme.test", AgentRole.ADMIN)
+    await sign_in(client, "boss@acme.test")
+    page = await client.get("/admin/reports?days=7")
+    text = await page.text()
+    assert page.status == 200
+    assert "Answered from articles: 2 · confirmed “yes”: 1 · said “no”: 1" in text
+    assert "(50% of the judged ones helped)" in text
+    week = re.search(r"<tr><td>\d{4}-\d\d-\d\d</td><td>(\d+)</td><td>(\d+)</td>", text)
+    assert week is not None and (int(week.group(1)), int(week.group(2))) == (5, 2)

@@ -14,10 +14,9 @@ from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from bot.web.pages import signed_in
 from bot.web.render import render
-from knowledge.gaps.finder import GapFinder
+from knowledge.gaps.appkey import GAPS
 from knowledge.schema import INTENT_NAME, IntentView
 
-GAPS = web.AppKey("gaps", GapFinder)
 MessageIds = Annotated[list[int], Field(min_length=1, max_length=500)]
 
 
