@@ -138,3 +138,17 @@ def test_a_long_paragraph_is_cut_at_sentence_ends() -> None:
     assert len(passages) > 1
     assert all(len(p.text) <= 1500 for p in passages)
     assert all(p.text.endswith(".") for p in passages)
+
+
+def test_the_demo_help_centre_has_every_article_in_english_and_chinese() -> None:
+    from collections import Counter
+
+    from knowledge.articles.demo import demo_articles
+
+    drafts = demo_articles()
+    by_language = Counter(d.language for d in drafts)
+    assert by_language["en"] >= 15 and by_language["zh"] >= 15
+    assert {d.slug for d in drafts if d.language == "en"} == {
+        d.slug for d in drafts if d.language == "zh"
+    }
+    assert all(len(split(d.body)) >= 2 for d in drafts)
