@@ -46,6 +46,11 @@ from channels.visitor_tokens import VisitorTokens
 from channels.webchat import CHANNEL as WEBCHAT
 from channels.webchat import WebchatOutput, build_webchat, static_text
 from knowledge.api import add_knowledge_routes
+from knowledge.articles.api import add_article_pages, add_article_routes
+from knowledge.articles.appkey import ARTICLES
+from knowledge.gaps.api import add_gap_pages, add_gap_routes
+from knowledge.gaps.appkey import GAPS
+from knowledge.gaps.finder import GapFinder
 
 VERSION = "0.1.0"
 
@@ -59,6 +64,8 @@ def _api_app(spec: ApiSpec) -> web.Application:
     add_customer_routes(spec, routes)
     add_console_routes(spec, routes)
     add_admin_routes(spec, routes)
+    add_article_routes(spec, routes)
+    add_gap_routes(spec, routes)
 
     @routes.get("/openapi.json")
     async def openapi(request: web.Request) -> web.Response:
@@ -122,6 +129,8 @@ async def init_app(settings: Settings) -> web.Application:
     app.router.add_get("/console/ws", console_socket)
     add_signin_routes(app)
     add_page_routes(app)
+    add_article_pages(app)
+    add_gap_pages(app)
     app.add_subapp("/api", _api_app(spec))
     webchat = build_webchat(
         spec, VisitorTokens(settings.secret_key, settings.visitor_token_max_age_s)
@@ -183,6 +192,8 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.SESSIONS] = services.sessions
     app[keys.BUS] = services.bus
     app[keys.KNOWLEDGE] = services.knowledge
+    app[ARTICLES] = services.articles
+    app[GAPS] = GapFinder(services.sessions, services.knowledge, services.nlu)
     app[keys.NLU] = services.nlu
     app[keys.ENGINE] = services.engine
     app[keys.DISPATCHER] = services.dispatcher

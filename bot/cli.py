@@ -817,3 +817,14 @@ async def _evaluate_rasa(settings, train, test, rule, oos_label, epochs, model):
             )
         except RasaSetupError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def _add_article_commands() -> None:
+    from knowledge.articles.cli import articles
+    from knowledge.gaps.cli import gaps
+
+    main.add_command(articles)
+    main.add_command(gaps)
+
+
+_add_article_commands()

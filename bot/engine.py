@@ -35,6 +35,7 @@ from escalation.policy_store import PolicyStore
 from escalation.queue import AgentUnavailable, Queue, check_capacity
 from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import History, SignalGatherer
+from knowledge.articles.answer import ArticleResponder
 from knowledge.service import KnowledgeBase
 from models import (
     Agent,
@@ -155,6 +156,7 @@ class ConversationEngine:
         throttle: SenderThrottle,
         max_message_chars: int,
         outbox_ready: Callable[[], None] = lambda: None,
+        articles: ArticleResponder | None = None,
     ) -> None:
         self._sessions = sessions
         self._knowledge = knowledge
@@ -167,6 +169,7 @@ class ConversationEngine:
         self._throttle = throttle
         self._max_chars = max_message_chars
         self._outbox_ready = outbox_ready
+        self._articles = articles
 
     @property
     def max_message_chars(self) -> int:
@@ -402,6 +405,12 @@ class ConversationEngine:
         signals = await self._signals.gather(conversation, message, nlu, sentiment, history)
         decision = decide(signals, self._policy.current)
         reply = await self._reply(nlu, decision, language)
+        if self._articles is not None and (
+            article := await self._articles.turn(
+                conversation.id, message.id, message.text, language, conversation.channel, decision
+            )
+        ):  # no confident intent, and a help-centre passage answers it (or a yes/no to one)
+            decision, reply = article.decision, BotReply([article.text], article.meta)
         try:
             replies, state = await self._commit_bot_turn(
                 conversation, message, nlu, decision, language, reply, customer

@@ -66,6 +66,13 @@ class KnowledgeChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ArticlesChanged(Event):
+    name: ClassVar[str] = "articles_changed"
+    article_id: int
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
 class MessageCreated(Event):
     name: ClassVar[str] = "message_created"
     message: MessageView
@@ -94,6 +101,10 @@ def kb_topic() -> str:
     return "kb"
 
 
+def articles_topic() -> str:
+    return "articles"
+
+
 def conversation_topic(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 
@@ -107,7 +118,13 @@ AGENTS_TOPIC = "agents"
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.name: cls
-    for cls in (KnowledgeChanged, MessageCreated, ConversationChanged, MessageDelivered)
+    for cls in (
+        KnowledgeChanged,
+        ArticlesChanged,
+        MessageCreated,
+        ConversationChanged,
+        MessageDelivered,
+    )
 }
 
 

@@ -38,6 +38,9 @@ from escalation.queue import Queue, QueueSettings
 from escalation.sentiment import SentimentAnalyzer
 from escalation.signals import SignalGatherer
 from escalation.sla import BusinessHours, Clock, SlaTargets, system_clock
+from knowledge.articles.answer import ArticleResponder
+from knowledge.articles.demo import load_demo_articles
+from knowledge.articles.store import ArticleStore, follow_changes
 from knowledge.demo import demo_intents
 from knowledge.service import KnowledgeBase
 
@@ -70,6 +73,7 @@ class Services:
     churn: ChurnScorer
     hours: HoursStore
     limiter: RateLimiter
+    articles: ArticleStore
 
 
 def build_queue(
@@ -107,6 +111,7 @@ def build_services(
         knowledge.training_examples,
     )
     queue = build_queue(settings, sessions, clock)
+    articles = ArticleStore(sessions, bus)
     churn = ChurnScorer(churn_dir(settings))
     policy = PolicyStore(
         sessions, PolicySettings(fallback_streak_to_escalate=settings.fallback_streak_to_escalate)
@@ -134,6 +139,7 @@ def build_services(
         ),
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
+        articles=ArticleResponder(articles, sessions),
     )
     hours = HoursStore(
         sessions,
@@ -159,6 +165,7 @@ def build_services(
         churn,
         hours,
         limiter,
+        articles,
     )
 
 
@@ -168,6 +175,8 @@ async def prepare(services: Services) -> None:
     if services.settings.load_demo_kb and await services.knowledge.count() == 0:
         counts = await services.knowledge.import_intents(demo_intents(), actor="demo-loader")
         log.info("demo knowledge base loaded", extra={"kb_import": counts})
+    if services.settings.load_demo_kb:
+        await load_demo_articles(services.articles)
     await services.nlu.sync()
     await services.policy.load()
     await services.hours.load()
@@ -302,7 +311,11 @@ async def running(services: Services) -> AsyncIterator[Services]:
     if services.settings.worker_index == 0:  # one sweeper is enough; the engine dedupes anyway
         tasks.append(asyncio.create_task(watch_unanswered(services), name="unanswered"))
     try:
-        async with rasa_engine(services), retrain_on_change(services):
+        async with (
+            rasa_engine(services),
+            retrain_on_change(services),
+            follow_changes(services.articles, services.bus),
+        ):
             yield services
     finally:
         for task in tasks:

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 ORM models (the data model) and their Alembic migrations."""
 
 from models.agent import Agent, AgentRole
+from models.article import Article, ArticlePassage
 from models.audit import AuditEntry
 from models.base import Base
 from models.conversation import Conversation, ConversationState
@@ -16,6 +17,8 @@ from models.slack_thread import SlackAgentThread
 __all__ = [
     "Agent",
     "AgentRole",
+    "Article",
+    "ArticlePassage",
     "AuditEntry",
     "Base",
     "CannedResponse",

@@ -275,3 +275,67 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     assert "ann@acme.test\tadmin\tdisabled\tpassword\tteams=billing" in listed
     missing = run(["users", "disable", "nobody@acme.test"], tmp_path)
     assert missing.returncode == 1 and "no user" in missing.stderr
+
+
+def test_articles_import_list_evaluate_and_gaps_list(tmp_path: Path) -> None:
+    help_dir = tmp_path / "help"
+    help_dir.mkdir()
+    (help_dir / "parking.md").write_text(
+        "# Parking at the office\n\nVisitors park in lot B behind the blue building.\n",
+        encoding="utf-8",
+    )
+    (help_dir / "lunch.md").write_text(
+        "# Lunch\n\nThe canteen serves lunch from noon to two.\n", encoding="utf-8"
+    )
+    imported = run(["articles", "import", "help"], tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "created 2" in imported.stdout
+    listed = run(["articles", "list", "--json"], tmp_path)
+    rows = {r["slug"]: r for r in json.loads(listed.stdout)}
+    assert rows["parking"]["passages"] == 1 and rows["parking"]["title"] == "Parking at the office"
+    assert len(rows) > 2  # the demo help centre is there too
+    bad = run(["articles", "import", "nothing.txt"], tmp_path)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+    (tmp_path / "a.csv").write_text(
+        "id,title,body\np,Parking,Visitors park in lot B.\nl,Lunch,Lunch is served at noon.\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "q.csv").write_text(
+        "text,article_id\nwhere do visitors park,p\nwhen is lunch served,l\n", encoding="utf-8"
+    )
+    (tmp_path / "u.csv").write_text("text\nwhat is the capital of peru\n", encoding="utf-8")
+    evaluated = run(
+        [
+            "articles",
+            "evaluate",
+            "--articles",
+            "a.csv",
+            "--queries",
+            "q.csv",
+            "--unanswerable",
+            "u.csv",
+            "--json",
+        ],
+        tmp_path,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    figures = json.loads(evaluated.stdout)
+    assert figures["p_at_1"] == 1.0 and figures["mrr"] == 1.0
+    assert set(figures) >= {
+        "answered_share",
+        "answered_precision",
+        "abstain_rate",
+        "index_ms_p50",
+        "index_ms_p99",
+        "query_ms_p50",
+        "query_ms_p99",
+    }
+    (tmp_path / "q.csv").write_text("text,article_id\nwhere,zzz\n", encoding="utf-8")
+    unknown = run(["articles", "evaluate", "--articles", "a.csv", "--queries", "q.csv"], tmp_path)
+    assert unknown.returncode == 1 and "not there" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+    gaps = run(["gaps", "list", "--json"], tmp_path)
+    assert gaps.returncode == 0, gaps.stderr
+    assert json.loads(gaps.stdout) == {"clusters": [], "weekly": []}

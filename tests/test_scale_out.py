@@ -222,3 +222,32 @@ async def test_failed_sign_ins_on_one_process_count_on_the_other(
     for _ in range(limit):
         assert (await post_login(a, "ann@acme.test", "not-the-password")).status == 401
     assert (await post_login(b, "ann@acme.test")).status == 429
+
+
+@on_postgresql
+async def test_an_article_edited_on_one_process_answers_at_once_on_the_other(
+    two: tuple[TestClient, TestClient],
+) -> None:
+    from tests.conftest import admin_headers
+
+    a, b = two
+    question = "where do visitors park at the acme office"
+    _, before = await send(b, await new_visitor(b), question)
+    assert "lot B" not in before["replies"][0]["text"]
+    created = await a.post(
+        "/api/articles",
+        json={
+            "slug": "parking",
+            "title": "Parking at the Acme office",
+            "body": "Visitors park in lot B behind the blue building.",
+        },
+        headers=admin_headers(a),
+    )
+    assert created.status == 201, await created.text()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # the articles_changed event crosses Redis; b rebuilds its index
+        _, after = await send(b, await new_visitor(b), question)
+        if "lot B" in after["replies"][0]["text"]:
+            break
+        assert asyncio.get_running_loop().time() < deadline, after["replies"][0]["text"]
+        await asyncio.sleep(0.1)

@@ -15,6 +15,7 @@ from bot.api.auth import admin, path_int, staff, visible_conversation
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from knowledge.articles.appkey import ARTICLES
 from knowledge.suggest import suggest
 from models import Agent, CannedResponse, Conversation, ConversationNote, Customer, Message
 
@@ -57,6 +58,10 @@ class SuggestionOut(BaseModel):
     intent: str
     confidence: float
     answer: str
+    kind: str = "faq"
+    """"faq" (an intent's answer) or "article" (a help-centre passage and its link)."""
+    title: str | None = None
+    url: str | None = None
 
 
 class SuggestionsOut(BaseModel):
@@ -182,11 +187,24 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         if last is None:
             return web.json_response({"for_text": None, "suggestions": []})
         parsed = await request.config_dict[keys.NLU].parse_async(last)
-        found = await suggest(request.config_dict[keys.KNOWLEDGE], parsed, conversation.language)
+        found = await suggest(
+            request.config_dict[keys.KNOWLEDGE],
+            parsed,
+            conversation.language,
+            articles=request.config_dict[ARTICLES],
+            text=last,
+        )
         out = SuggestionsOut(
             for_text=last,
             suggestions=[
-                SuggestionOut(intent=s.intent, confidence=s.confidence, answer=s.answer)
+                SuggestionOut(
+                    intent=s.intent,
+                    confidence=s.confidence,
+                    answer=s.answer,
+                    kind=s.kind,
+                    title=s.title,
+                    url=s.url,
+                )
                 for s in found
             ],
         )

@@ -15,12 +15,23 @@ from bot.reports import DEFINITIONS, build_report
 from bot.web.charts import bar_rows
 from bot.web.render import render
 from bot.web.signin import home_for, login_redirect
+from knowledge.gaps.report import help_centre_context
 from models.base import utcnow
 
 Page = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 STATIC_TYPES = {".js": "application/javascript", ".css": "text/css"}
 STATIC_FILES = frozenset(
-    {"common.js", "console.js", "faqs.js", "settings.js", "customers.js", "users.js", "app.css"}
+    {
+        "common.js",
+        "console.js",
+        "faqs.js",
+        "settings.js",
+        "customers.js",
+        "users.js",
+        "articles.js",
+        "gaps.js",
+        "app.css",
+    }
 )
 
 
@@ -81,6 +92,7 @@ async def reports(request: web.Request, who: Principal) -> web.StreamResponse:
         "reasons": bar_rows(report.reasons),
         "intents": bar_rows(report.top_intents),
         "fallbacks": bar_rows(report.top_fallbacks),
+        **await help_centre_context(request, days),
     }
     return render(request, "reports.html", context)
 

@@ -1,0 +1,1 @@
+"""Help-centre articles: import, passages, retrieval, the bot's article answers."""

@@ -1,0 +1,1 @@
+"""Content gaps: customer questions the bot could not answer, grouped into suggested intents."""
