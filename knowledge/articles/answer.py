@@ -126,13 +126,15 @@ class ArticleResponder:
         channel: str,
         decision: Decision,
     ) -> ArticleReply | None:
-        if decision.action is Action.ESCALATE:
-            return None
         feedback = feedback_of(text)
+        # A bare yes or no answers the article's question, whatever the streak so far would
+        # have decided: yes ends it, no offers a person (and counts as a rejected answer).
         if feedback is not None:
             asked = await self._asked_about(conversation_id, message_id)
             if asked is not None:
                 return self._feedback_reply(feedback, asked, language, channel, decision)
+        if decision.action is Action.ESCALATE:
+            return None
         # Off-topic by the intents' reading, yet answered by the help centre: it is the
         # company's topic after all ("I think you billed me two times for November").
         if decision.action not in (Action.FALLBACK, Action.OUT_OF_SCOPE):
@@ -176,7 +178,10 @@ class ArticleResponder:
         changed = replace(
             decision,
             action=Action.ANSWER,
-            fallback_streak=0,
+            # A passage found by search is a guess until the customer says yes: the streak
+            # of turns without an understood answer goes on (a vague customer who gets the
+            # same article twice still reaches a person).
+            fallback_streak=decision.fallback_streak,
             reason=None,
             signals={**decision.signals, "article": record},
         )
