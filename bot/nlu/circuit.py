@@ -34,6 +34,11 @@ class CircuitBreaker:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
+    @property
+    def failing(self) -> bool:
+        """The last call failed (the breaker may still be closed, below its threshold)."""
+        return self._failures > 0 or self._opened_at is not None
+
     def allows(self) -> bool:
         """Closed: yes. Open: no. Half-open: yes, one trial (which re-opens on failure)."""
         return self.state is not BreakerState.OPEN

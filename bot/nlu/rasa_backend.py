@@ -64,7 +64,7 @@ class RasaBackend:
 
     @property
     def answering(self) -> str:
-        return "rasa" if self.ready and self.client.breaker.state.value == "closed" else "local"
+        return "rasa" if self.ready and not self.client.breaker.failing else "local"
 
     def health(self) -> dict[str, object]:
         return {

@@ -77,11 +77,28 @@ class NluService:
         """Rasa when it is the engine and reachable; otherwise the local model."""
         if self.rasa is not None and self.rasa.ready:
             try:
-                return await self.rasa.client.parse(text)
+                return self._with_closeness(await self.rasa.client.parse(text), text)
             except RasaUnavailable as exc:
                 self.local_fallbacks += 1
                 log.debug("rasa unavailable, local parse", extra={"error": str(exc)})
         return await self._batched_parse(text)
+
+    def _with_closeness(self, rasa: NluResult, text: str) -> NluResult:
+        """Rasa's ranking through the same rule, with how close the message is to the
+        training examples as the local model measures it: a word or two that is near no
+        example ("account") is asked back about whichever engine ranked it."""
+        model = self._model
+        if model is None:
+            return rasa
+        reading = model.read_many([text])[0]
+        return self._rule.apply(
+            rasa.ranking,
+            rasa.engine,
+            rasa.model_version,
+            text=text,
+            closest=reading.closest,
+            closest_offtopic=reading.closest_offtopic,
+        )
 
     async def _batched_parse(self, text: str) -> NluResult:
         """Parses asked for in the same turn of the event loop run as one batch, in the loop.
