@@ -174,7 +174,7 @@ async def test_agents_cannot_edit_faqs_settings_or_read_admin_data(client: TestC
         await client.get("/api/audit"),
         await client.get("/api/reports"),
         await client.get("/api/customers"),
-        await client.get("/api/customers/1/export"),
+        await client.post("/api/customers/1/export", headers=headers),
     ]
     assert [r.status for r in refused] == [403] * len(refused)
     page = await client.get("/admin/faqs")
