@@ -28,6 +28,7 @@ from bot.web.console_socket import console_socket
 from bot.web.cors import allow_origins
 from bot.web.pages import add_page_routes
 from bot.web.render import template_environment
+from bot.web.security_headers import security_headers
 from bot.web.signin import add_signin_routes, signed_in_user
 from channels.base import OutputChannel
 from channels.email import EmailOutput, EmailReceiver, ImapPoller, imap_polling, smtp_receiver
@@ -124,6 +125,7 @@ async def init_app(settings: Settings) -> web.Application:
             await app[keys.TASKS].close()
 
     app.cleanup_ctx.append(lifetime)
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/", demo_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/console/ws", console_socket)

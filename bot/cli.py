@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,13 +95,30 @@ def serve(
         _serve_one(settings, None, quiet=False)
 
 
+STARTED_AT = time.time()
+
+
 def _announce(settings: Settings, port: int) -> None:
+    """Secrets are printed once, by the run that created them (output may land in a journal);
+    later runs say only where they are kept."""
+    from bot.settings import secret_file
+
     click.echo(f"deskbot on http://{settings.host}:{port}/  (demo chat at /)")
-    click.echo(f"admin API token: {settings.admin_token}")
-    logins = settings.data_dir / "demo-logins.txt"
-    if logins.is_file():
-        click.echo(f"sign in at http://{settings.host}:{port}/login  ({logins}):")
+    token = secret_file(settings.data_dir, "admin_token").resolve()
+    if _made_by_this_run(token):
+        click.echo(f"admin API token (kept in {token}): {settings.admin_token}")
+    elif token.is_file():
+        click.echo(f"admin API token: in {token}")
+    logins = (settings.data_dir / "demo-logins.txt").resolve()
+    if _made_by_this_run(logins):
+        click.echo(f"sign in at http://{settings.host}:{port}/login  (kept in {logins}):")
         click.echo(logins.read_text().rstrip())
+    elif logins.is_file():
+        click.echo(f"sign in at http://{settings.host}:{port}/login  (demo logins in {logins})")
+
+
+def _made_by_this_run(path: Path) -> bool:
+    return path.is_file() and path.stat().st_mtime >= STARTED_AT - 1
 
 
 def _serve_one(settings: Settings, sock: socket.socket | None, quiet: bool) -> None:
@@ -121,6 +139,9 @@ def _serve_one(settings: Settings, sock: socket.socket | None, quiet: bool) -> N
         sock=sock,
         print=None if quiet else (lambda _: _announce(settings, settings.port)),
         access_log=None,
+        # aiohttp closes a connection that has not sent a whole request this long after
+        # connecting or after its last response: a slowloris client cannot hold it longer.
+        keepalive_timeout=settings.request_header_timeout_s,
     )
 
 

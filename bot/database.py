@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 import models
+from bot.private_files import private_sqlite_file
 
 MIGRATIONS_DIR = Path(models.__file__).parent / "migrations"
 
@@ -69,8 +70,9 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to `revision`; a fresh database is created from nothing."""
-    if engine.url.get_backend_name() == "sqlite" and engine.url.database:
-        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    database = engine.url.database
+    if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        private_sqlite_file(Path(database))
     await _migrate(engine, command.upgrade, revision)
 
 

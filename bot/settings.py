@@ -167,6 +167,14 @@ class Settings(BaseSettings):
         "'10.0.0.0/8']: their X-Forwarded-For and X-Forwarded-Proto are believed, so rate "
         "limits count each real client. Empty: the connection's address is the client.",
     )
+    request_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="A connection that has not sent a complete request this long after "
+        "connecting or after its last answer is closed (slow-header attacks); idle keep-alive "
+        "connections close after it too.",
+    )
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
     log_json: bool | None = None
@@ -314,12 +322,14 @@ def _with_secrets(settings: Settings) -> Settings:
     return settings.model_copy(update=updates) if updates else settings
 
 
+def secret_file(data_dir: Path, name: str) -> Path:
+    return data_dir / f"{name}.txt"
+
+
 def _stored_secret(data_dir: Path, name: str) -> str:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / f"{name}.txt"
-    if path.exists():
-        return path.read_text().strip()
-    value = secrets.token_urlsafe(32)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
+    from bot.private_files import create_private_file, private_dir
+
+    private_dir(data_dir)
+    path = secret_file(data_dir, name)
+    create_private_file(path, secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()

@@ -19,7 +19,6 @@ from bot.api.body import parse_json, read_model
 from bot.api.errors import BadRequest
 from bot.api.ids import parse_id
 from bot.api.openapi import ApiSpec
-from bot.api.schemas import MessageOut
 from bot.bus import BusGap, BusUnavailable, EventBus, Subscription
 from bot.engine import ConversationEngine
 from bot.events import MessageDelivered, MessageView, thread_topic
@@ -65,17 +64,36 @@ class SendRequest(BaseModel):
     )
 
 
+class VisitorMessage(BaseModel):
+    """A message as the visitor sees it: without the bot's intent, confidence and sentiment
+    reading, which are for agents (the console and the admin API keep them)."""
+
+    id: int
+    conversation_id: int
+    direction: str
+    sender_kind: str
+    text: str
+    created_at: str
+    quick_replies: list[Any] | None = None
+
+    @classmethod
+    def of(cls, view: MessageView) -> VisitorMessage:
+        return cls.model_validate(
+            {k: v for k, v in view.to_json().items() if k in cls.model_fields}
+        )
+
+
 class SendResponse(BaseModel):
     conversation_id: int
     message_id: int
     duplicate: bool
     state: str
-    replies: list[MessageOut]
+    replies: list[VisitorMessage]
 
 
 class HistoryResponse(BaseModel):
     state: str | None
-    messages: list[MessageOut]
+    messages: list[VisitorMessage]
 
 
 class WebchatOutput:
@@ -177,7 +195,7 @@ async def _history(request: web.Request, visitor: Visitor, after: int = 0) -> Hi
                 .limit(HISTORY_LIMIT)
             )
         ).all()
-    messages = [MessageOut(**MessageView.of(m).to_json()) for m in reversed(rows)]
+    messages = [VisitorMessage.of(MessageView.of(m)) for m in reversed(rows)]
     return HistoryResponse(state=conversation.state, messages=messages)
 
 
@@ -225,7 +243,7 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
             message_id=result.message_id,
             duplicate=result.duplicate,
             state=result.state,
-            replies=[MessageOut(**r.to_json()) for r in result.replies],
+            replies=[VisitorMessage.of(r) for r in result.replies],
         )
         return web.json_response(response.model_dump())
 
@@ -340,7 +358,8 @@ async def _push(
         if isinstance(event, BusGap) or deliveries.missed():
             behind = True
         if isinstance(event, MessageDelivered) and shown.first_time(event.message.id):
-            await ws.send_json({"type": "message", "message": event.message.to_json()})
+            visible = VisitorMessage.of(event.message).model_dump()
+            await ws.send_json({"type": "message", "message": visible})
         if behind:
             behind = not await _catch_up(ws, shown, request, visitor)
 

@@ -173,3 +173,55 @@ OUT_OF_RANGE_IDS: list[str] = [
     "1.0",
 ]
 OUT_OF_RANGE_WATCH: list[object] = [1e20, 3_000_000_000, 10**30, -1, 0, True, "1e20", 1.5, None]
+# Where a sign-in may be sent on afterwards (next=); none of these may leave the site.
+REDIRECT_TARGETS: list[str] = [
+    "//evil.example/x",
+    "https://evil.example/",
+    "http:evil.example",
+    "/\\evil.example",
+    "/\t/evil.example/p",  # next=/%09/evil.example/p, decoded
+    "/\n/evil.example/p",
+    "/\r\n/evil.example",
+    "\t//evil.example",
+    "/\x00/evil.example",
+    "/\x7f/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+    " //evil.example",
+]
+
+# Passwords an admin might try to give a user named Ann Smith, ann.smith@acme.test.
+WEAK_PASSWORDS: list[str] = [
+    "aaaaaaaaaa",
+    "password123",
+    "qwertyuiop",
+    "1234567890",
+    "ann.smith@acme.test",
+    "annsmith2024",
+    "AnnSmith-acme",
+    "x" * 500,
+]
+
+# X-Forwarded-For values a client sends to pose as someone else or dodge a limit.
+FORGED_FORWARDED_FOR: list[str] = [
+    "203.0.113.7",
+    "127.0.0.1",
+    "10.0.0.1, 203.0.113.8",
+    "not an address",
+    "::1",
+    "",
+]
+
+# Cookie-authenticated endpoints: another site's page gets no CORS on any of them.
+COOKIE_ENDPOINTS: list[str] = [
+    "/api/intents",
+    "/api/agents",
+    "/api/audit",
+    "/api/customers",
+    "/api/customers/1/export",
+    "/api/me",
+    "/login",
+    "/logout",
+    "/console",
+    "/admin/faqs",
+]

@@ -174,7 +174,7 @@ async def test_agents_cannot_edit_faqs_settings_or_read_admin_data(client: TestC
         await client.get("/api/audit"),
         await client.get("/api/reports"),
         await client.get("/api/customers"),
-        await client.get("/api/customers/1/export"),
+        await client.post("/api/customers/1/export", headers=headers),
     ]
     assert [r.status for r in refused] == [403] * len(refused)
     page = await client.get("/admin/faqs")
@@ -469,3 +469,43 @@ async def test_the_console_socket_closes_soon_after_the_session_ends(
             frame = await ws.receive(timeout=5)
         assert frame.type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}
         assert asyncio.get_running_loop().time() - started < 5
+
+
+async def test_common_and_personal_passwords_are_refused_with_a_clear_message(
+    client: TestClient,
+) -> None:
+    headers = admin_headers(client)
+    for password in (
+        "aaaaaaaaaa",
+        "password123",
+        "qwertyuiop",
+        "ann.smith@acme.test",  # the email itself
+        "annsmith2024",  # made of the name and a year
+        "x" * 500,  # long, but a repeat; zxcvbn's 72-character cap must not turn it into a 500
+    ):
+        refused = await client.post(
+            "/api/agents",
+            json={"email": "ann.smith@acme.test", "name": "Ann Smith", "password": password},
+            headers=headers,
+        )
+        assert refused.status == 422, (password, await refused.text())
+        error = (await refused.json())["error"]
+        assert "too easy to guess" in error or "characters" in error, error
+    created = await client.post(
+        "/api/agents",
+        json={"email": "ann.smith@acme.test", "name": "Ann Smith", "password": "x"},
+        headers=headers,
+    )
+    assert created.status == 422  # the length rule still answers first
+    ann = await client.post(
+        "/api/agents",
+        json={"email": "ann.smith@acme.test", "name": "Ann Smith", "password": PASSWORD},
+        headers=headers,
+    )
+    assert ann.status == 201
+    reset = await client.patch(
+        f"/api/agents/{(await ann.json())['id']}",
+        json={"password": "AnnSmith-acme"},
+        headers=headers,
+    )
+    assert reset.status == 422 and "too easy to guess" in (await reset.json())["error"]

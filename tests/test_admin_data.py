@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 
 from aiohttp.test_utils import TestClient
 
@@ -112,7 +113,7 @@ async def test_export_then_erase_a_customer(client: TestClient) -> None:
     ).json()
     customer_id = detail["customer_id"]
 
-    exported = await client.get(f"/api/customers/{customer_id}/export", headers=headers)
+    exported = await client.post(f"/api/customers/{customer_id}/export", headers=headers)
     assert "attachment" in exported.headers["Content-Disposition"]
     data = await exported.json()
     texts = [m["text"] for c in data["conversations"] for m in c["messages"]]
@@ -130,7 +131,9 @@ async def test_export_then_erase_a_customer(client: TestClient) -> None:
     assert counts["messages_redacted"] >= 2 and counts["identities_removed"] == 1
     assert counts["notes_redacted"] == 1
 
-    after = await (await client.get(f"/api/customers/{customer_id}/export", headers=headers)).json()
+    after = await (
+        await client.post(f"/api/customers/{customer_id}/export", headers=headers)
+    ).json()
     assert {m["text"] for c in after["conversations"] for m in c["messages"]} == {"[erased]"}
     assert after["identities"] == [] and after["customer"]["erased_at"]
     assert after["conversations"][0]["notes"][0]["text"] == "[erased]"
@@ -186,3 +189,25 @@ async def test_demo_logins_are_created_once_and_work(aiohttp_client, make_settin
     users = client.app[keys.USERS]
     assert await users.authenticate("agent@example.com", emails["agent@example.com"])
     assert len(await users.list()) == 2
+
+
+async def test_the_customers_page_exports_by_a_post_with_the_csrf_token(
+    client: TestClient,
+) -> None:
+    visitor = await new_visitor(client)
+    await send(client, visitor, "I want to talk to a human")
+    await add_user(client, "root@acme.test", AgentRole.ADMIN)
+    await sign_in(client, "root@acme.test")
+    page = await (await client.get("/admin/customers")).text()
+    form = re.search(
+        r'<form method="post" action="(/api/customers/\d+/export)" class="inline">\s*'
+        r'<input type="hidden" name="csrf_token" value="([^"]+)">',
+        page,
+    )
+    assert form is not None, page
+    action, token = form.groups()
+    exported = await client.post(action, data={"csrf_token": token})
+    assert exported.status == 200 and "attachment" in exported.headers["Content-Disposition"]
+    assert (await exported.json())["identities"][0]["channel"] == "webchat"
+    assert (await client.post(action, data={})).status == 403  # what another site could send
+    assert (await client.get(action)).status == 405

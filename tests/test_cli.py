@@ -268,7 +268,9 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     assert added.stdout.strip() == "added admin ann@acme.test"
     weak = run(["users", "add", "bob@acme.test", "--password-stdin"], tmp_path, "short\n")
     assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
-    again = run(["users", "add", "ann@acme.test", "--password-stdin"], tmp_path, "x" * 12 + "\n")
+    again = run(
+        ["users", "add", "ann@acme.test", "--password-stdin"], tmp_path, "another-long-one-77\n"
+    )
     assert again.returncode == 1 and "exists" in again.stderr
     assert run(["users", "disable", "ann@acme.test"], tmp_path).returncode == 0
     listed = run(["users", "list"], tmp_path).stdout

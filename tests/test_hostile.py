@@ -20,19 +20,29 @@ from sqlalchemy import func, select
 from yarl import URL
 
 from bot import keys
+from bot.app import init_app
 from channels.telegram import SECRET_HEADER
-from models import Message
+from models import AgentRole, Message
 from tests.conftest import admin_headers
 from tests.fake_slack import signed_headers
-from tests.hostile_corpus import BAD_BODIES, FORGED_BEARERS, HOSTILE_TEXTS, TRAVERSAL_PATHS
-from tests.test_accounts import add_user, post_login
+from tests.hostile_corpus import (
+    BAD_BODIES,
+    COOKIE_ENDPOINTS,
+    FORGED_BEARERS,
+    FORGED_FORWARDED_FOR,
+    HOSTILE_TEXTS,
+    REDIRECT_TARGETS,
+    TRAVERSAL_PATHS,
+    WEAK_PASSWORDS,
+)
+from tests.test_accounts import NONCE, add_user, post_login, sign_in
 from tests.test_channels_together import everything, platforms  # noqa: F401  (fixtures)
 from tests.test_email import SUPPORT, customer_mail, deliver
 from tests.test_slack import event as slack_event
 from tests.test_telegram import update as telegram_update
 from tests.test_webchat import new_visitor, send
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 numbers = itertools.count(700_000)
 JSON = {"Content-Type": "application/json"}
 
@@ -259,7 +269,8 @@ async def test_paths_that_leave_the_served_directories_serve_nothing(
         url = URL(str(everything.make_url("/"))[:-1] + path, encoded=True)
         response = await everything.session.get(url, headers=admin_headers(everything))
         body = await response.text()
-        assert response.status in {400, 401, 403, 404}, f"{path}: {response.status}"
+        # 405: a POST-only route (the customer export) matched; nothing is served either way
+        assert response.status in {400, 401, 403, 404, 405}, f"{path}: {response.status}"
         assert "root:" not in body and "class Settings" not in body, path
 
 
@@ -323,3 +334,126 @@ async def test_malformed_frames_on_the_chat_socket_get_error_frames_and_it_stays
         while not {"ack", "message"} <= kinds:
             kinds.add((await ws.receive_json(timeout=5))["type"])
     assert await stored(everything) == before + 2
+
+
+# --- the web edge and accounts (issue 13): run by the `client` fixture, both databases ---
+
+
+async def test_sign_in_never_redirects_off_the_site(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    for target in REDIRECT_TARGETS:
+        response = await post_login(client, "ann@acme.test", next_path=target)
+        assert response.status == 303, repr(target)
+        assert response.headers["Location"] == "/console", repr(target)
+        client.session.cookie_jar.clear()
+        form = await (await client.get("/login", params={"next": target})).text()
+        assert 'name="next" value=""' in form, repr(target)
+
+
+async def test_parallel_login_guesses_meet_the_brake(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    limit = client.app[keys.SETTINGS].login_max_failures
+    nonce = NONCE.search(await (await client.get("/login")).text()).group(1)  # type: ignore[union-attr]
+
+    async def guess(n: int) -> int:
+        form = {"csrf_token": nonce, "email": "ann@acme.test", "password": f"guess-{n:03}-x"}
+        return (await client.post("/login", data=form, allow_redirects=False)).status
+
+    statuses = await asyncio.gather(*(guess(n) for n in range(60)))
+    assert statuses.count(401) == limit and statuses.count(429) == 60 - limit
+
+
+async def test_passwords_never_reach_the_audit_trail_and_weak_ones_are_refused(
+    client: TestClient,
+) -> None:
+    headers = {**admin_headers(client), **JSON}
+    for weak in WEAK_PASSWORDS:
+        body = {"email": "ann.smith@acme.test", "name": "Ann Smith", "password": weak}
+        refused = await client.post("/api/agents", json=body, headers=headers)
+        assert refused.status == 422, weak[:20]
+    secret = "Plain-Text-Probe-4471"
+    body = {"email": "ann.smith@acme.test", "name": "Ann Smith", "password": secret}
+    created = await client.post("/api/agents", json=body, headers=headers)
+    assert created.status == 201
+    agent_id = (await created.json())["id"]
+    patched = await client.patch(
+        f"/api/agents/{agent_id}", json={"password": secret + "-2"}, headers=headers
+    )
+    assert patched.status == 200
+    audit = await (await client.get("/api/audit?entity=user", headers=headers)).json()
+    assert secret not in json.dumps(audit)
+    assert [e["action"] for e in audit["entries"]].count("user_added") == 1
+
+
+async def test_cookie_borne_writes_without_the_csrf_token_are_refused(client: TestClient) -> None:
+    await add_user(client, "root@acme.test", AgentRole.ADMIN)
+    await sign_in(client, "root@acme.test")
+    assert (await client.post("/logout", allow_redirects=False)).status == 403
+    assert (await client.get("/api/me")).status == 200  # still signed in
+    assert (await client.post("/api/customers/1/export", data={})).status == 403
+    assert (await client.get("/api/customers/1/export")).status == 405
+
+
+async def test_other_sites_get_cors_on_the_web_chat_only(client: TestClient) -> None:
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    for path in COOKIE_ENDPOINTS:
+        answer = await client.options(path, headers=preflight)
+        assert "Access-Control-Allow-Origin" not in answer.headers, path
+        answer = await client.get(path, headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in answer.headers, path
+        assert "Access-Control-Allow-Credentials" not in answer.headers, path
+    chat = await client.options("/webchat/sessions", headers=preflight)
+    assert chat.headers["Access-Control-Allow-Origin"] == "https://evil.example"
+    assert "Access-Control-Allow-Credentials" not in chat.headers
+
+
+async def test_a_forged_forwarded_for_is_ignored_without_trusted_proxies(
+    aiohttp_client, make_settings
+) -> None:  # type: ignore[no-untyped-def]
+    limit = len(FORGED_FORWARDED_FOR) - 1
+    client: TestClient = await aiohttp_client(
+        await init_app(make_settings(rate_sessions_per_ip_min=limit))
+    )
+    statuses = [
+        (await client.post("/webchat/sessions", json={}, headers={"X-Forwarded-For": f})).status
+        for f in FORGED_FORWARDED_FOR
+    ]
+    assert statuses == [200] * limit + [429]
+
+
+async def test_the_console_socket_ends_with_the_session(client: TestClient) -> None:
+    await add_user(client, "ann@acme.test")
+    csrf = await sign_in(client, "ann@acme.test")
+    async with client.ws_connect("/console/ws") as ws:
+        await client.post("/logout", headers={"X-CSRF-Token": csrf}, allow_redirects=False)
+        frame = await ws.receive(timeout=5)
+        while frame.type == aiohttp.WSMsgType.TEXT:
+            frame = await ws.receive(timeout=5)
+        assert frame.type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}
+
+
+async def test_answers_carry_no_version_no_sniffing_and_no_caching_of_apis(
+    client: TestClient,
+) -> None:
+    for path in ("/healthz", "/api/openapi.json", "/login", "/webchat/widget.js", "/nowhere"):
+        answer = await client.get(path)
+        assert answer.headers["Server"] == "deskbot", path
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", path
+    for path in ("/api/openapi.json", "/login", "/healthz"):
+        assert (await client.get(path)).headers["Cache-Control"] == "no-store", path
+
+
+async def test_the_visitor_sees_no_intent_confidence_or_sentiment(client: TestClient) -> None:
+    visitor = await new_visitor(client)
+    status, sent = await send(client, visitor, "What payment methods do you accept?")
+    assert status == 200
+    history = await (await client.get("/webchat/messages", headers=visitor)).json()
+    token = visitor["Authorization"].split()[1]
+    async with client.ws_connect(f"/webchat/ws?token={token}") as ws:
+        frame = await ws.receive_json(timeout=5)
+    for message in [*sent["replies"], *history["messages"], *frame["messages"]]:
+        assert not {"intent", "confidence", "sentiment"} & set(message), message
+    staff_view = await client.get(
+        f"/api/conversations/{sent['conversation_id']}", headers=admin_headers(client)
+    )
+    assert any(m.get("intent") for m in (await staff_view.json())["messages"])

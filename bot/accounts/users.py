@@ -37,7 +37,7 @@ class Users:
     ) -> Agent:
         """A new user, audited as "user_added"; without a password they cannot sign in."""
         email, name = email.strip().lower(), name.strip()
-        password_hash = None if password is None else _hash(password)
+        password_hash = None if password is None else _hash(password, (email, name))
         async with self._sessions() as session:
             agent = Agent(
                 email=email,
@@ -85,12 +85,12 @@ class Users:
         """Change role, teams, capacity, status, activity or password; deactivating signs out."""
         changes = dict(changes)  # the caller's dict, with the plain password, stays theirs
         password = changes.pop("password", None)
-        if password is not None:
-            changes["password_hash"] = _hash(password)
         async with self._sessions() as session:
             agent = await session.get(Agent, agent_id)
             if agent is None:
                 raise AccountError(f"no user {agent_id}", status=404)
+            if password is not None:
+                changes["password_hash"] = _hash(password, (agent.email, agent.name))
             admin_before = await _usable_admins(session)
             for name, value in changes.items():
                 setattr(agent, name, value)
@@ -137,9 +137,9 @@ async def _usable_admins(session: AsyncSession) -> int:
     return int(await session.scalar(statement) or 0)
 
 
-def _hash(password: str) -> str:
+def _hash(password: str, context: Sequence[str]) -> str:
     try:
-        return hash_password(password)
+        return hash_password(password, context)
     except WeakPassword as exc:
         raise AccountError(str(exc)) from None
 

@@ -138,7 +138,12 @@ def add_admin_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         ]
         return web.json_response({"customers": rows})
 
-    @api("GET", "/customers/{id}/export", "Everything stored about one customer (audited)")
+    @api(
+        "POST",
+        "/customers/{id}/export",
+        "Everything stored about one customer (audited); a POST, so another site cannot "
+        "make an admin's browser export it",
+    )
     async def export(request: web.Request) -> web.Response:
         actor = admin(request)
         customer_id = path_int(request)
