@@ -44,6 +44,7 @@ class RedisBus:
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._backlog: deque[tuple[tuple[str, ...], str]] = deque(maxlen=BACKLOG)
+        self._flushing = asyncio.Lock()
         self._delivered_here: OrderedDict[str, None] = OrderedDict()
         """Events this process already gave its own subscribers while Redis was unavailable:
         when they come back through Redis (a retry, the backlog) they are not given twice."""
@@ -80,10 +81,13 @@ class RedisBus:
         return min(int(count) for count in counts)
 
     async def _flush_backlog(self) -> None:
-        while self._backlog:
-            names, data = self._backlog[0]
-            await self._publish(names, data)
-            self._backlog.popleft()
+        if not self._backlog:
+            return
+        async with self._flushing:  # one flusher: each event once, in order
+            while self._backlog:
+                names, data = self._backlog[0]
+                await self._publish(names, data)
+                self._backlog.popleft()
 
     async def _deliver_here(self, topics: Topics, event: Event, key: str) -> None:
         if key in self._delivered_here:
