@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from bot.bus import BusUnavailable, InProcessBus, Subscription, Topics, topics_of
 from bot.events import Event, MessageDelivered, event_from_json
-from bot.redis_client import COMMAND_TIMEOUT_S, connect
+from bot.redis_client import connect
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +125,18 @@ class RedisBus:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.psubscribe(f"{self._prefix}:*")
-                    await pubsub.get_message(timeout=COMMAND_TIMEOUT_S)  # the confirmation
-                    # Listening again: whatever was published while this process was not
-                    # subscribed is in the database; every subscriber here catches up.
-                    self._subscribed.set()
-                    self._everywhere.mark_gap()
-                    backoff = 0.1
-                    with contextlib.suppress(RedisError):
-                        await self._flush_backlog()
                     async for message in pubsub.listen():
                         if message["type"] == "pmessage":
                             await self._deliver(message["channel"], message["data"])
+                        elif message["type"] == "psubscribe":
+                            # Subscribed again (redis-py also re-subscribes by itself after a
+                            # reconnect): whatever was published meanwhile is in the database,
+                            # and every subscriber here catches up.
+                            self._subscribed.set()
+                            self._everywhere.mark_gap()
+                            backoff = 0.1
+                            with contextlib.suppress(RedisError):
+                                await self._flush_backlog()
             except (RedisError, OSError) as exc:
                 log.warning("redis bus disconnected; reconnecting", extra={"error": str(exc)})
                 await asyncio.sleep(backoff)
