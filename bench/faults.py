@@ -50,7 +50,6 @@ ACK_TIMEOUT_S = 5.0
 REPLY_WAIT_S = 15.0
 HELD_S = 5.0
 FAULT_AT_S = 4.0
-SETTLE_S = 20.0
 
 
 @dataclass
@@ -161,8 +160,11 @@ def children(pid: int) -> list[int]:
 class Traffic:
     """One fault's sessions: each sends questions one after another until told to stop."""
 
-    def __init__(self, base: str, http: aiohttp.ClientSession, texts: list[str]) -> None:
+    def __init__(
+        self, base: str, http: aiohttp.ClientSession, texts: list[str], settle_s: float
+    ) -> None:
         self.base = base
+        self.settle_s = settle_s
         self.http = http
         self.texts = texts
         self.visitors: list[Visitor] = []
@@ -251,7 +253,7 @@ class Traffic:
                     turn.replied_at = max(t[0] for t in visitor.pushed.values())
                 n += 1
                 await asyncio.sleep(rng.uniform(0.3, 0.8))
-            await asyncio.sleep(SETTLE_S / 2)  # late replies still arrive on the open socket
+            await asyncio.sleep(self.settle_s)  # late replies still arrive on the open socket
         finally:
             if ws is not None:
                 await ws.close()
@@ -405,7 +407,7 @@ async def run_fault(
 ) -> dict[str, Any]:
     base = context["base"]
     async with aiohttp.ClientSession() as http:
-        traffic = Traffic(base, http, texts)
+        traffic = Traffic(base, http, texts, args.settle)
         visitors = [
             await traffic.new_visitor(websocket=i < args.websocket) for i in range(args.sessions)
         ]
@@ -422,13 +424,15 @@ async def run_fault(
         fault.ended = time.time()
         await asyncio.sleep(max(args.seconds - FAULT_AT_S - (fault.ended - fault.started), 2))
         traffic.stopping.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), SETTLE_S * 3)
+        await asyncio.wait_for(asyncio.gather(*tasks), args.settle + 60)
         await wait_healthy(base, context["server"])
     return await reconcile(context["database_url"], traffic, fault, args.details)
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Serve, then each fault in turn; its figures are printed as they come, and returned."""
     texts = questions(200)
+    results = []
     with tempfile.TemporaryDirectory(prefix="deskbot-faults-") as tmp:
         database_url, database_name = await database("postgresql", Path(tmp))
         redis = OwnRedis(Path(tmp))
@@ -453,6 +457,7 @@ async def run(args: argparse.Namespace) -> None:
             for name in args.faults.split(","):
                 figures = await run_fault(name, args, context, texts)
                 print(figures, flush=True)
+                results.append(figures)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -461,6 +466,7 @@ async def run(args: argparse.Namespace) -> None:
                 server.kill()
             redis.kill()
             await drop(database_name)
+    return results
 
 
 def main() -> None:
@@ -469,6 +475,7 @@ def main() -> None:
     parser.add_argument("--websocket", type=int, default=35, help="of the sessions")
     parser.add_argument("--seconds", type=float, default=20.0, help="of traffic per fault")
     parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--settle", type=float, default=10.0, help="s sockets stay open after")
     parser.add_argument("--server-log", type=Path)
     parser.add_argument("--details", action="store_true", help="print each missed reply")
     args = parser.parse_args()
