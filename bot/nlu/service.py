@@ -57,12 +57,13 @@ class NluService:
 
     async def parse_async(self, text: str) -> NluResult:
         """Rasa when it is the engine and reachable; otherwise the local model."""
-        if self.rasa is not None and self.rasa.ready:
-            try:
-                return await self.rasa.client.parse(text)
-            except RasaUnavailable as exc:
-                self.local_fallbacks += 1
-                log.debug("rasa unavailable, local parse", extra={"error": str(exc)})
+        if self.rasa is not None:
+            if self.rasa.ready:  # not while it starts or restarts: local answers meanwhile
+                try:
+                    return await self.rasa.client.parse(text)
+                except RasaUnavailable as exc:
+                    log.debug("rasa unavailable, local parse", extra={"error": str(exc)})
+            self.local_fallbacks += 1
         return await self._batched_parse(text)
 
     async def _batched_parse(self, text: str) -> NluResult:
