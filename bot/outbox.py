@@ -10,11 +10,12 @@ customer does not hold up the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,10 +32,12 @@ from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEASE_S = 60.0
+DEFAULT_LEASE_S = 5.0
 BATCH = 100
 RECORD_RETRY_FIRST_S = 0.1
 RECORD_RETRY_MAX_S = 2.0
+RECORD_RETRY_FOR_S = 60.0
+SEND_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +53,18 @@ class RetryPolicy:
         return backoff * random.uniform(0.8, 1.2)
 
 
+@dataclass(slots=True)
+class _Lease:
+    """Until when this dispatcher holds a batch of rows; renewed while they are being sent,
+    and the token every later update of those rows checks (a changed value means the lease
+    has passed to another dispatcher)."""
+
+    until: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class _Claim:
-    """A row this dispatcher leased until `lease_until`, with what sending it needs."""
+    """A row this dispatcher leased, with what sending it needs."""
 
     id: int
     message_id: int
@@ -60,11 +72,11 @@ class _Claim:
     external_user: str
     external_thread: str
     attempts: int
-    lease_until: datetime
+    lease: _Lease
     outbound: OutboundText
 
     @classmethod
-    def of(cls, row: Row[Any], lease_until: datetime) -> _Claim:
+    def of(cls, row: Row[Any], lease: _Lease) -> _Claim:
         return cls(
             row.id,
             row.message_id,
@@ -72,7 +84,7 @@ class _Claim:
             row.external_user,
             row.external_thread,
             row.attempts,
-            lease_until,
+            lease,
             OutboundText(
                 row.message_id,
                 row.conversation_id,
@@ -104,10 +116,11 @@ class Dispatcher:
         self._channels = channels
         self._retry = retry
         self._poll = poll_interval_s
-        # A claimed row is someone's for `lease_s`; a send gets half of it, so a live
-        # dispatcher always records before its lease ends, and a dead one's rows come back.
+        # A claimed row is someone's for `lease_s`, renewed every third of it while its send
+        # and record are under way: a dead dispatcher's rows come back within one lease,
+        # however long a live one's sends take.
         self._lease = timedelta(seconds=lease_s)
-        self._send_timeout_s = lease_s / 2
+        self._send_timeout_s = max(lease_s / 2, SEND_TIMEOUT_S)
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -163,6 +176,9 @@ class Dispatcher:
         by_channel: dict[str, list[_Claim]] = defaultdict(list)
         for claim in claimed:
             by_channel[claim.channel].append(claim)
+        for channel, batch in by_channel.items():  # each batch renews its own lease
+            lease = _Lease(batch[0].lease.until)
+            by_channel[channel] = [replace(claim, lease=lease) for claim in batch]
         for batch in by_channel.values():
             task = asyncio.create_task(self._deliver(batch))
             self._in_flight.add(task)
@@ -170,21 +186,50 @@ class Dispatcher:
         return len(claimed)
 
     async def _deliver(self, batch: list[_Claim]) -> None:
+        renewing = asyncio.create_task(self._renew(batch))
         try:
-            outcomes = await asyncio.gather(*(self._send(claim) for claim in batch))
-        except asyncio.CancelledError:
-            # Shutting down mid-send: hand the rows back rather than wait out the lease.
-            await _finish(self._release(batch))
-            raise
-        try:
-            # Once the sends are done their outcome is written even during a shutdown;
-            # otherwise the rows would stay leased and a restart would wait the lease out.
-            await _finish(self._record_until_done(outcomes))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("recording deliveries failed; the leases will expire and retry")
+            try:
+                outcomes = await asyncio.gather(*(self._send(claim) for claim in batch))
+            except asyncio.CancelledError:
+                # Shutting down mid-send: hand the rows back rather than wait out the lease.
+                await _stop(renewing)
+                await _finish(self._release(batch))
+                raise
+            await _stop(renewing)  # the record's updates check the lease as it is now
+            try:
+                # Once the sends are done their outcome is written even during a shutdown;
+                # otherwise the rows would stay leased and a restart would wait the lease out.
+                await _finish(self._record_until_done(outcomes))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recording deliveries failed; the leases will expire and retry")
+        finally:
+            await _stop(renewing)
         self.wake()  # the next replies of these threads are due now
+
+    async def _renew(self, batch: list[_Claim]) -> None:
+        lease = batch[0].lease
+        every = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            until = utcnow() + self._lease
+            try:
+                async with self._sessions() as session:
+                    await session.execute(
+                        update(OutboxItem)
+                        .where(
+                            OutboxItem.id.in_([claim.id for claim in batch]),
+                            OutboxItem.status == OutboxStatus.PENDING.value,
+                            OutboxItem.locked_until == lease.until,
+                        )
+                        .values(locked_until=until)
+                    )
+                    await session.commit()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("renewing an outbox lease failed", extra={"error": str(exc)[:200]})
+                continue
+            lease.until = until
 
     async def _claim_due(self) -> list[_Claim]:
         """Lease the due heads and read what sending them needs in one statement, so no later
@@ -195,7 +240,8 @@ class Dispatcher:
         until = now + self._lease
         async with self._sessions() as session:
             rows = (await session.execute(_CLAIM_DUE, {"now": now, "until": until})).all()
-            claimed = sorted((_Claim.of(row, until) for row in rows), key=lambda c: c.id)
+            lease = _Lease(until)
+            claimed = sorted((_Claim.of(row, lease) for row in rows), key=lambda c: c.id)
             try:
                 await session.commit()
             except Exception:
@@ -225,9 +271,9 @@ class Dispatcher:
         return _Outcome(claim)
 
     async def _record_until_done(self, outcomes: Sequence[_Outcome]) -> None:
-        """Record the outcomes, retrying through database errors while the leases last: a
-        send that is not recorded would be sent again once its lease ends."""
-        deadline = min(o.claim.lease_until for o in outcomes)
+        """Record the outcomes, retrying through database errors (the lease is renewed
+        meanwhile): a send that is not recorded would be sent again once its lease ends."""
+        deadline = utcnow() + timedelta(seconds=RECORD_RETRY_FOR_S)
         pause = RECORD_RETRY_FIRST_S
         while True:
             try:
@@ -308,8 +354,14 @@ def _leased_by(claim: _Claim) -> tuple[ColumnElement[bool], ...]:
     return (
         OutboxItem.id == claim.id,
         OutboxItem.status == OutboxStatus.PENDING.value,
-        OutboxItem.locked_until == claim.lease_until,
+        OutboxItem.locked_until == claim.lease.until,
     )
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _finish(work: Coroutine[object, object, None]) -> None:

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from bot.bus import BusUnavailable, InProcessBus, Subscription, Topics, topics_of
 from bot.events import Event, MessageDelivered, event_from_json
-from bot.redis_client import COMMAND_TIMEOUT_S, connect
+from bot.redis_client import connect
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class RedisBus:
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._backlog: deque[tuple[tuple[str, ...], str]] = deque(maxlen=BACKLOG)
+        self._flushing = asyncio.Lock()
         self._delivered_here: OrderedDict[str, None] = OrderedDict()
         """Events this process already gave its own subscribers while Redis was unavailable:
         when they come back through Redis (a retry, the backlog) they are not given twice."""
@@ -80,10 +81,13 @@ class RedisBus:
         return min(int(count) for count in counts)
 
     async def _flush_backlog(self) -> None:
-        while self._backlog:
-            names, data = self._backlog[0]
-            await self._publish(names, data)
-            self._backlog.popleft()
+        if not self._backlog:
+            return
+        async with self._flushing:  # one flusher: each event once, in order
+            while self._backlog:
+                names, data = self._backlog[0]
+                await self._publish(names, data)
+                self._backlog.popleft()
 
     async def _deliver_here(self, topics: Topics, event: Event, key: str) -> None:
         if key in self._delivered_here:
@@ -121,17 +125,18 @@ class RedisBus:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.psubscribe(f"{self._prefix}:*")
-                    await pubsub.get_message(timeout=COMMAND_TIMEOUT_S)  # the confirmation
-                    # Listening again: whatever was published while this process was not
-                    # subscribed is in the database; every subscriber here catches up.
-                    self._subscribed.set()
-                    self._everywhere.mark_gap()
-                    backoff = 0.1
-                    with contextlib.suppress(RedisError):
-                        await self._flush_backlog()
                     async for message in pubsub.listen():
                         if message["type"] == "pmessage":
                             await self._deliver(message["channel"], message["data"])
+                        elif message["type"] == "psubscribe":
+                            # Subscribed again (redis-py also re-subscribes by itself after a
+                            # reconnect): whatever was published meanwhile is in the database,
+                            # and every subscriber here catches up.
+                            self._subscribed.set()
+                            self._everywhere.mark_gap()
+                            backoff = 0.1
+                            with contextlib.suppress(RedisError):
+                                await self._flush_backlog()
             except (RedisError, OSError) as exc:
                 log.warning("redis bus disconnected; reconnecting", extra={"error": str(exc)})
                 await asyncio.sleep(backoff)

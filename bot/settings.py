@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     outbox_lease_s: float = Field(
-        default=60.0, ge=4, description="After a crash, a reply being sent is retried after this."
+        default=5.0,
+        ge=4,
+        description="After a crash, a reply being sent is retried after this; live sends renew it.",
     )
     unanswered_after_s: float = Field(
         default=30.0,

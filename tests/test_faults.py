@@ -3,6 +3,7 @@ SIGKILL in the middle of traffic. Short, bounded versions of what production wil
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -265,3 +266,28 @@ async def test_sigkill_mid_traffic_loses_nothing_and_answers_each_message_once(
     # instant before the kill (not yet recorded) is sent again: at most the replies in flight.
     duplicates = len(telegram.sent()) - len(updates)
     assert 0 <= duplicates <= 10, telegram.sent()
+
+
+async def test_every_reply_reaches_its_socket_once_through_each_fault() -> None:
+    """The fault bench, short: `deskbot serve --workers 2` on PostgreSQL and a Redis of its
+    own; web-chat visitors over WebSocket and HTTP; a worker killed, the database's
+    connections terminated, Redis restarted, Redis frozen. Reconciled against the database."""
+    from bench import faults
+
+    args = argparse.Namespace(
+        sessions=8,
+        websocket=6,
+        seconds=8.0,
+        settle=3.0,
+        server_log=None,
+        details=True,
+        faults=",".join(faults.FAULTS),
+    )
+    results = await faults.run(args)
+    assert [r["fault"] for r in results] == list(faults.FAULTS)
+    for figures in results:
+        assert figures["accepted"] > 0, figures
+        assert figures["stored"] == figures["accepted"] == figures["answered"], figures
+        assert figures["duplicates"] == figures["duplicate_replies"] == 0, figures
+        assert figures["missed_open_socket"] == figures["held_over_5s"] == 0, figures
+        assert figures["outbox"] == {"sent": figures["replies"]}, figures

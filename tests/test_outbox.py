@@ -335,3 +335,31 @@ async def test_a_failed_record_is_retried_and_the_reply_is_not_sent_twice(
         await admin.close()
         await holder.close()
         await services.db.dispose()
+
+
+async def test_a_send_longer_than_the_lease_keeps_it_and_goes_out_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Leases are short, so a dead process's replies come back within seconds; a live send
+    that takes longer renews its lease, so no other dispatcher sends the reply too."""
+
+    class SlowChannel(RecordingChannel):
+        async def send_text(self, target, message) -> None:  # type: ignore[no-untyped-def]
+            await asyncio.sleep(6)
+            await super().send_text(target, message)
+
+    channel = SlowChannel()
+    settings = make_settings(outbox_lease_s=4)
+    first, second = build_services(settings, {"test": channel}), build_services(settings, {})
+    await prepare(first)
+    try:
+        await first.engine.receive(said("how much does it cost"))
+        assert await first.dispatcher.deliver_due() == 1
+        await asyncio.sleep(5)  # past the first lease
+        assert await second.dispatcher.deliver_due() == 0
+        await first.dispatcher.drain()
+        (row,) = await outbox_rows(first)
+        assert row.status == "sent" and len(channel.sent) == 1
+    finally:
+        await first.db.dispose()
+        await second.db.dispose()

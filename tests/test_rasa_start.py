@@ -103,6 +103,7 @@ async def test_serves_on_the_local_engine_until_rasa_is_up_then_on_rasa(
     visitor = await new_visitor(client)
     _, local = await send(client, visitor, "hello")
     assert local["replies"][0]["text"].startswith("Hi!")
+    assert (await health(client))["rasa"]["local_fallbacks"] == 1
 
     rasa.up = True
     await answered_by(client, "rasa")

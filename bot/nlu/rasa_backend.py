@@ -60,7 +60,8 @@ class RasaBackend:
     @property
     def ready(self) -> bool:
         """Parses may go to Rasa (the client's breaker still covers a failing call)."""
-        return self.started and self.reachable
+        running = self.server is None or self.server.running  # ours died: no need to ask
+        return self.started and self.reachable and running
 
     @property
     def answering(self) -> str:

@@ -75,12 +75,13 @@ class NluService:
 
     async def parse_async(self, text: str) -> NluResult:
         """Rasa when it is the engine and reachable; otherwise the local model."""
-        if self.rasa is not None and self.rasa.ready:
-            try:
-                return self._with_closeness(await self.rasa.client.parse(text), text)
-            except RasaUnavailable as exc:
-                self.local_fallbacks += 1
-                log.debug("rasa unavailable, local parse", extra={"error": str(exc)})
+        if self.rasa is not None:
+            if self.rasa.ready:  # not while it starts or restarts: local answers meanwhile
+                try:
+                    return self._with_closeness(await self.rasa.client.parse(text), text)
+                except RasaUnavailable as exc:
+                    log.debug("rasa unavailable, local parse", extra={"error": str(exc)})
+            self.local_fallbacks += 1
         return await self._batched_parse(text)
 
     def _with_closeness(self, rasa: NluResult, text: str) -> NluResult:
