@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import FALLBACK_INTENT
+from bot.spreadsheet import spreadsheet_safe
 from models import Conversation, Message
 
 DEFINITIONS = {
@@ -133,7 +134,7 @@ class Report:
         for intent, count in self.top_intents:
             writer.writerow(["intent", intent, count])
         for text, count in self.top_fallbacks:
-            writer.writerow(["fallback", _csv_safe(text), count])
+            writer.writerow(["fallback", spreadsheet_safe(text), count])
         return out.getvalue()
 
 
@@ -192,8 +193,3 @@ def _share(part: int, whole: int) -> float | None:
 
 def _mean(values: list[float]) -> float | None:
     return round(fmean(values), 1) if values else None
-
-
-def _csv_safe(text: str) -> str:
-    """Customer text opened in a spreadsheet must not run as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

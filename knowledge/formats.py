@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from bot.nlu.text import detect_language
+from bot.spreadsheet import from_spreadsheet_safe, spreadsheet_safe
 from knowledge.errors import ImportFormatError
 from knowledge.schema import IntentData, KnowledgeBaseFile
 
@@ -21,17 +22,22 @@ RASA_LANGUAGE_SLOT = "language"
 RASA_VERSION = "3.1"
 
 
-def _validated(raw: Iterable[dict[str, Any]], source: str) -> list[IntentData]:
+def _validated(raw: Iterable[Any], source: str) -> list[IntentData]:
     intents: list[IntentData] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
+        name = _short(item.get("name", "?") if isinstance(item, dict) else "?")
+        if _has_nul(item):  # PostgreSQL text cannot hold U+0000
+            raise ImportFormatError(
+                f"{source}: intent #{index + 1} ({name}) contains a NUL character (\\u0000)"
+            )
         try:
             intent = IntentData.model_validate(item)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
+            where = _short(".".join(str(p) for p in first["loc"]))
             raise ImportFormatError(
-                f"{source}: intent #{index + 1} ({item.get('name', '?')}): {where}: {first['msg']}"
+                f"{source}: intent #{index + 1} ({name}): {where}: {_short(first['msg'])}"
             ) from None
         if intent.name in seen:
             raise ImportFormatError(f"{source}: intent {intent.name!r} appears twice")
@@ -40,11 +46,44 @@ def _validated(raw: Iterable[dict[str, Any]], source: str) -> list[IntentData]:
     return intents
 
 
+def _short(value: object, limit: int = 120) -> str:
+    """Part of an error message: bounded, whatever the upload held."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _has_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_nul(item) for item in data)
+    return False
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases: a knowledge base never needs them, and a few
+    hundred bytes of nested aliases expand to gigabytes (the "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not accepted", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _load_yaml(text: str, source: str) -> Any:
+    """Safe YAML without aliases. CPU-bound for a large upload: callers on the event loop
+    run it in a worker thread."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
-        raise ImportFormatError(f"{source}: not valid YAML: {exc}") from None
+        raise ImportFormatError(f"{source}: not valid YAML: {_short(exc, 500)}") from None
+    except RecursionError:
+        raise ImportFormatError(f"{source}: nested too deeply") from None
 
 
 # --- deskbot's own YAML -------------------------------------------------------------------
@@ -77,9 +116,11 @@ def read_csv(text: str, source: str = "CSV") -> list[IntentData]:
         )
     intents: dict[str, dict[str, Any]] = {}
     for line, row in enumerate(reader, start=2):
-        name = (row.get("intent") or "").strip()
+        if any(isinstance(v, str) and "\x00" in v for v in row.values()):
+            raise ImportFormatError(f"{source} line {line}: a NUL character (\\u0000)")
+        name = from_spreadsheet_safe((row.get("intent") or "").strip())
         kind = (row.get("kind") or "").strip()
-        text_value = (row.get("text") or "").strip()
+        text_value = from_spreadsheet_safe((row.get("text") or "").strip())
         if kind not in {"example", "answer"}:
             raise ImportFormatError(f"{source} line {line}: kind must be 'example' or 'answer'")
         if not name or not text_value:
@@ -90,7 +131,7 @@ def read_csv(text: str, source: str = "CSV") -> list[IntentData]:
             {"name": name, "examples": defaultdict(list), "answers": defaultdict(list)},
         )
         if row.get("category"):
-            intent["category"] = row["category"].strip()
+            intent["category"] = from_spreadsheet_safe(row["category"].strip())
         if row.get("enabled"):
             intent["enabled"] = row["enabled"].strip().lower() not in {"false", "0", "no"}
         if row.get("irreversible"):
@@ -115,12 +156,12 @@ def write_csv(intents: Sequence[IntentData]) -> str:
                 for text in texts:
                     writer.writerow(
                         [
-                            intent.name,
-                            intent.category,
+                            spreadsheet_safe(intent.name),
+                            spreadsheet_safe(intent.category),
                             str(intent.enabled).lower(),
                             kind,
                             language,
-                            text,
+                            spreadsheet_safe(text),
                             str(intent.irreversible).lower(),
                         ]
                     )

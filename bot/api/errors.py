@@ -45,6 +45,9 @@ def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if "\x00" in request.query_string or "%00" in request.raw_path.partition("?")[2]:
+        # PostgreSQL text cannot hold U+0000: a search for it would fail at the database.
+        return error_response(400, "the query string contains a NUL character (%00)")
     try:
         return await handler(request)
     except BadRequest as exc:

@@ -25,6 +25,7 @@ class CircuitBreaker:
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
+        self._trial_started: float | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -40,14 +41,29 @@ class CircuitBreaker:
         return self._failures > 0 or self._opened_at is not None
 
     def allows(self) -> bool:
-        """Closed: yes. Open: no. Half-open: yes, one trial (which re-opens on failure)."""
-        return self.state is not BreakerState.OPEN
+        """Closed: yes. Open: no. Half-open: yes to exactly one trial call (which re-opens
+        the breaker on failure); every other caller meanwhile is told no at once, instead of
+        each waiting out its own timeout against a service that is still down. A trial that
+        never reports back (its caller was cancelled) gives way to a new one after
+        `reset_after_s`. Callers on one event loop need no lock: nothing here awaits."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.OPEN:
+            return False
+        now = self._clock()
+        if self._trial_started is not None and now - self._trial_started < self.reset_after_s:
+            return False
+        self._trial_started = now
+        return True
 
     def succeeded(self) -> None:
         self._failures = 0
         self._opened_at = None
+        self._trial_started = None
 
     def failed(self) -> None:
         self._failures += 1
         if self._failures >= self._threshold or self.state is BreakerState.HALF_OPEN:
             self._opened_at = self._clock()
+        self._trial_started = None
