@@ -17,3 +17,5 @@ class MessageOut(BaseModel):
     confidence: float | None
     created_at: str
     sentiment: float | None = None
+    sentiment_label: str | None = None
+    """An agent's correction of the sentiment, if any."""
