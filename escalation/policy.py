@@ -169,7 +169,12 @@ def _soft_score(signals: Signals, settings: PolicySettings) -> tuple[float, list
     parts: list[tuple[float, str]] = []
     sentiment, trend, cues = signals.sentiment, signals.trend, signals.cues
     # "That didn't help" is about the answer, not the mood: its weight replaces the mood's.
-    unhappy = sentiment is not None and sentiment.score < 0 and not signals.rejected_answer
+    unhappy = (
+        sentiment is not None
+        and sentiment.label is Label.NEGATIVE
+        and sentiment.score < 0
+        and not signals.rejected_answer
+    )
     if sentiment is not None and unhappy:
         what = "a sarcastic complaint" if cues.sarcasm else "a negative message"
         parts.append((settings.weight_negative * -sentiment.score, what))

@@ -110,7 +110,8 @@ async def test_two_misunderstood_messages_in_a_row_escalate(services: Services) 
     assert second.state == "queued"
     async with services.sessions() as session:
         conversation = await session.get_one(Conversation, second.conversation_id)
-    assert conversation.escalation_reason == "bot did not understand 2 messages in a row"
+    # The reason may go on with the mood the sentiment model read into the gibberish.
+    assert conversation.escalation_reason.startswith("bot did not understand 2 messages in a row")
 
 
 async def test_an_understood_message_resets_the_fallback_streak(services: Services) -> None:
