@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -172,6 +173,7 @@ async def _scenarios() -> Row:
     from tests.conftest import RecordingChannel
     from tests.scenarios import load_scenarios, run_scenario
 
+    logging.disable(logging.INFO)  # the engine's state changes are not the table
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(
             None,
