@@ -584,21 +584,54 @@ def churn_train(ctx: click.Context, data_path: Path, label: str, id_column: str 
 
 
 @churn.command("evaluate")
-@click.option(
-    "--data",
-    "data_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@click.option("--data", "data_path", type=_CSV, help="Stratified 5-fold on this CSV.")
+@click.option("--train", "train_path", type=_CSV, help="Train on this CSV …")
+@click.option("--test", "test_path", type=_CSV, help="… and score on this one.")
 @click.option("--label", required=True)
 @click.option("--id", "id_column", default=None)
+@click.option(
+    "--model",
+    "kind",
+    type=click.Choice(["auto", "logistic", "logistic_splines", "gradient_boosting"]),
+    default="auto",
+    show_default=True,
+    help="auto: logistic or logistic_splines, chosen by cross-validation inside the training rows.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def churn_evaluate(data_path: Path, label: str, id_column: str | None, as_json: bool) -> None:
-    """Held-out ROC-AUC, precision and recall (stratified 5-fold: each customer scored once)."""
-    from escalation.churn import ChurnDataError, evaluate_churn
+def churn_evaluate(
+    data_path: Path | None,
+    train_path: Path | None,
+    test_path: Path | None,
+    label: str,
+    id_column: str | None,
+    kind: str,
+    as_json: bool,
+) -> None:
+    """Held-out ROC-AUC, precision and recall, beside plain logistic regression: k-fold on
+    --data (each customer scored once), or --train A.csv --test B.csv."""
+    from escalation.churn import (
+        DEFAULT_KINDS,
+        ChurnDataError,
+        evaluate_churn,
+        evaluate_churn_split,
+    )
 
+    if (data_path is None) == (train_path is None and test_path is None) or (
+        data_path is None and not (train_path and test_path)
+    ):
+        raise click.UsageError("give --data F.csv, or --train A.csv --test B.csv")
+    kinds = DEFAULT_KINDS if kind == "auto" else (kind,)
     try:
-        result = evaluate_churn(_customer_rows(data_path), label, id_column)
+        if data_path is not None:
+            result = evaluate_churn(_customer_rows(data_path), label, id_column, kinds=kinds)
+        else:
+            result = evaluate_churn_split(
+                _customer_rows(train_path),  # type: ignore[arg-type]
+                _customer_rows(test_path),  # type: ignore[arg-type]
+                label,
+                id_column,
+                kinds,
+            )
     except ChurnDataError as exc:
         raise click.ClickException(str(exc)) from None
     _print_figures(result.to_json(), as_json)

@@ -22,6 +22,8 @@ class MessageView:
     confidence: float | None
     created_at: str
     sentiment: float | None = None
+    sentiment_label: str | None = None
+    """An agent's correction of the sentiment, if any."""
     quick_replies: list[dict[str, str]] | None = None
     """Buttons under a bot message: [{"title": shown, "payload": sent back as the customer's
     text}]. Text channels get the same choices numbered in the text itself."""
@@ -39,6 +41,7 @@ class MessageView:
             confidence=message.confidence,
             created_at=created.isoformat(),
             sentiment=message.sentiment,
+            sentiment_label=message.sentiment_label,
             quick_replies=(message.meta or {}).get("quick_replies"),
         )
 

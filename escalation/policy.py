@@ -172,9 +172,11 @@ def _soft_score(signals: Signals, settings: PolicySettings) -> tuple[float, list
     parts: list[tuple[float, str]] = []
     sentiment, trend, cues = signals.sentiment, signals.trend, signals.cues
     # "That didn't help" is about the answer, not the mood: its weight replaces the mood's.
-    # Only a message read as negative counts: a neutral one scoring -0.02 is no reason.
     unhappy = (
-        sentiment is not None and sentiment.label is Label.NEGATIVE and not signals.rejected_answer
+        sentiment is not None
+        and sentiment.label is Label.NEGATIVE
+        and sentiment.score < 0
+        and not signals.rejected_answer
     )
     if sentiment is not None and unhappy:
         what = "a sarcastic complaint" if cues.sarcasm else "a negative message"

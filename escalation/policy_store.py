@@ -29,6 +29,11 @@ class PolicyUpdate(BaseModel):
     weight_tier: float | None = Field(default=None, ge=0, le=5)
     weight_topic: float | None = Field(default=None, ge=0, le=5)
     weight_rejected: float | None = Field(default=None, ge=0, le=5)
+    weight_repeat_contact: float | None = Field(default=None, ge=0, le=5)
+    weight_intensity: float | None = Field(default=None, ge=0, le=5)
+    angry_score: float | None = Field(default=None, ge=-1, le=0)
+    escalate_on_threats: bool | None = None
+    unsure_below: float | None = Field(default=None, ge=0, le=1)
 
 
 class PolicyView(BaseModel):
@@ -43,6 +48,11 @@ class PolicyView(BaseModel):
     weight_tier: float
     weight_topic: float
     weight_rejected: float
+    weight_repeat_contact: float
+    weight_intensity: float
+    angry_score: float
+    escalate_on_threats: bool
+    unsure_below: float
 
 
 class PolicyStore:

@@ -8,6 +8,7 @@ an agent corrected (the correction wins).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,6 +18,8 @@ from models import Conversation, Direction, Message, SenderKind
 
 CSAT_NEGATIVE = frozenset({1, 2})
 CSAT_POSITIVE = frozenset({4, 5})
+_RATING = re.compile(r"\s*[1-5]\s*(/\s*5|stars?|星|分)?\s*[.!。！]?\s*", re.IGNORECASE)
+"""The customer's answer to the CSAT question: a rating, not a message to learn from."""
 CONTRADICTS = 0.3
 """A message scored beyond this in the other direction is left out of a CSAT label."""
 
@@ -52,6 +55,8 @@ async def labelled_messages(sessions: async_sessionmaker[AsyncSession]) -> list[
         ).all()
     labelled = []
     for text, score, corrected, rating in rows:
+        if _RATING.fullmatch(text):
+            continue
         if corrected:
             labelled.append(LabelledMessage(text, corrected, "correction"))
         elif (label := csat_label(rating, score)) is not None:

@@ -233,3 +233,29 @@ async def test_admin_changes_settings_and_adds_a_user_who_can_sign_in(site: Site
     await admin.goto(site.url("/admin/history"))
     await expect(admin.locator("table.list")).to_contain_text("user_added")
     await expect(admin.locator("table.list")).to_contain_text("service_hours")
+
+
+async def test_agent_corrects_a_messages_sentiment_with_one_click(site: Site) -> None:
+    from sqlalchemy import select
+
+    from models import Message
+
+    agent = await site.signed_in("agent@acme.test")
+    await expect(agent.locator("#live")).to_have_text("live", timeout=WAIT_MS)
+    customer = await site.customer()
+    await say(customer, "I want to talk to a human")
+    item = agent.locator("#queue-list .queue-item")
+    await expect(item).to_contain_text("asked for a person", timeout=WAIT_MS)
+    await item.locator("button").click()
+    message = agent.locator("#transcript .msg.customer").first
+    await expect(message).to_contain_text("talk to a human")
+    await message.locator(".sentiment-fix button[data-label=negative]").click()
+    chosen = message.locator(".sentiment-fix button.chosen")
+    await expect(chosen).to_have_attribute("data-label", "negative", timeout=WAIT_MS)
+    async with site.server.app[keys.SESSIONS]() as session:
+        labels = (
+            await session.scalars(
+                select(Message.sentiment_label).where(Message.sender_kind == "customer")
+            )
+        ).all()
+    assert labels == ["negative"]

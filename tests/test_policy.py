@@ -256,3 +256,120 @@ async def test_past_escalations_count_towards_churn_risk(services: Services) -> 
     async with services.sessions() as session:
         message = await session.get_one(Message, third.message_id)
     assert message.meta["decision"]["signals"]["churn_risk"] > 0.25
+
+
+def _nlu(outcome: str, intent: str = "reset_password", confidence: float = 0.95):  # type: ignore[no-untyped-def]
+    from bot.nlu.result import IntentScore, NluResult, Outcome
+
+    return NluResult(
+        intent, confidence, (IntentScore(intent, confidence),), Outcome(outcome), "local", "v"
+    )
+
+
+def _signals(text: str, outcome: str = "confident", **extra: object):  # type: ignore[no-untyped-def]
+    from escalation.message_cues import read_cues
+    from escalation.policy import Signals
+
+    sentiment = SentimentAnalyzer().score(text)
+    return Signals(
+        nlu=_nlu(outcome),
+        fallback_streak=extra.pop("fallback_streak", 0),  # type: ignore[arg-type]
+        sentiment=sentiment,
+        trend=trend([sentiment.score]),
+        rejected_answer=rejects_answer(text),
+        cues=read_cues(text),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_off_topic_is_not_a_failure_and_keeps_the_streak() -> None:
+    from escalation.policy import Action, PolicySettings, decide
+
+    decision = decide(
+        _signals("is it going to rain in Berlin?", "out_of_scope", fallback_streak=1),
+        PolicySettings(),
+    )
+    assert decision.action is Action.OUT_OF_SCOPE and decision.fallback_streak == 1
+    fallback = decide(_signals("blorp", "fallback", fallback_streak=1), PolicySettings())
+    assert fallback.action is Action.ESCALATE  # a real miss after a miss goes to a person
+
+
+def test_an_irreversible_intent_asks_for_confirmation() -> None:
+    from escalation.policy import Action, PolicySettings, decide
+
+    decision = decide(_signals("please delete my account", "confirm"), PolicySettings())
+    assert decision.action is Action.CONFIRM
+
+
+@pytest.mark.parametrize("outcome", ["confident", "ambiguous"])
+@pytest.mark.parametrize("text", ["that didn't help", "还是不行", "it still doesn't work"])
+def test_a_rejected_answer_is_never_answered_again(outcome: str, text: str) -> None:
+    from escalation.policy import Action, PolicySettings, decide
+
+    decision = decide(_signals(text, outcome), PolicySettings())
+    assert decision.action in (Action.OFFER_HUMAN, Action.ESCALATE)
+    twice = decide(_signals(text, outcome, rejections_before=1), PolicySettings())
+    assert twice.action is Action.ESCALATE
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("can a real person help me cancel?", "asked for a person"),
+        ("fix it today or I'm cancelling and moving to Dropbox", "threatened to cancel"),
+        ("If this isn't refunded I'll be talking to my lawyer", "legal action"),
+        ("再不退款我就去12315投诉你们", "legal action"),
+        ("再这样我就换别家了", "threatened to cancel"),
+        ("能不能找个真人帮我看看账单", "asked for a person"),
+        ("someone logged into my account from another country", "someone else"),
+        ("This is ridiculous!!! Third time I write, NOBODY answers my emails", "angry"),
+    ],
+)
+def test_what_a_person_would_take_over_at_once(text: str, reason: str) -> None:
+    from escalation.policy import Action, PolicySettings, decide
+
+    decision = decide(_signals(text), PolicySettings())
+    assert decision.action is Action.ESCALATE and reason in (decision.reason or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do I cancel my subscription?",
+        "怎么取消订阅",
+        "可以退款吗",
+        "I leave for Boston on Friday",
+    ],
+)
+def test_calm_questions_about_cancelling_or_refunds_stay_with_the_bot(text: str) -> None:
+    from escalation.policy import Action, PolicySettings, decide
+
+    assert decide(_signals(text), PolicySettings()).action is Action.ANSWER
+
+
+def test_threat_rules_can_be_switched_off() -> None:
+    from escalation.policy import Action, PolicySettings, decide
+
+    settings = PolicySettings(escalate_on_threats=False)
+    decision = decide(_signals("we're switching to another provider"), settings)
+    assert decision.action is not Action.ESCALATE or "threatened" not in (decision.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "rejected"),
+    [
+        ("it still doesn't work", True),
+        ("I already tried that", True),
+        ("that's not what I asked", True),
+        ("还是不行", True),
+        ("还是没解决", True),
+        ("试过了，没用", True),
+        ("答非所问", True),
+        ("my sync doesn't work", False),  # a problem, not a verdict on an answer
+        ("the app does not work on my phone", False),
+        ("谢谢，解决了", False),
+        ("怎么重置密码", False),
+    ],
+)
+def test_rejections_in_both_languages(text: str, rejected: bool) -> None:
+    assert rejects_answer(text) is rejected

@@ -85,6 +85,17 @@ class CustomerPanel(BaseModel):
     conversations: list[PastConversation]
 
 
+class SentimentCorrection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(pattern=r"^(negative|neutral|positive)$")
+
+
+class SentimentCorrected(BaseModel):
+    id: int
+    sentiment: float | None
+    sentiment_label: str
+
+
 class CannedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shortcut: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -164,6 +175,30 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
             session.add(note)
             await session.commit()
         return web.json_response(_note_out(note, who.name), status=201)
+
+    @api(
+        "PUT",
+        "/messages/{id}/sentiment",
+        "Correct a customer message's sentiment (training data for `sentiment train "
+        "--from-conversations`)",
+        body=SentimentCorrection,
+        response=SentimentCorrected,
+    )
+    async def correct_sentiment(request: web.Request) -> web.Response:
+        who = staff(request)
+        message_id = path_int(request)
+        body = await read_model(request, SentimentCorrection)
+        async with request.config_dict[keys.SESSIONS]() as session:
+            message = await session.get(Message, message_id)
+            if message is None or message.sender_kind != "customer":
+                raise BadRequest(f"no customer message {message_id}", status=404)
+            await visible_conversation(request, who, message.conversation_id)
+            message.sentiment_label = body.label
+            await session.commit()
+            out = SentimentCorrected(
+                id=message.id, sentiment=message.sentiment, sentiment_label=body.label
+            )
+        return web.json_response(out.model_dump())
 
     @api(
         "GET",

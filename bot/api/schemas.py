@@ -18,3 +18,5 @@ class MessageOut(BaseModel):
     created_at: str
     sentiment: float | None = None
     quick_replies: list[dict[str, str]] | None = None
+    sentiment_label: str | None = None
+    """An agent's correction of the sentiment, if any."""

@@ -49,7 +49,30 @@
     return el("li", { class: "msg " + m.sender_kind, "data-message": m.id },
       el("span", { class: "who" }, m.sender_kind),
       el("span", { class: "text" }, m.text),
-      meta.length ? el("span", { class: "meta" }, meta.join(" · ")) : null);
+      meta.length ? el("span", { class: "meta" }, meta.join(" · ")) : null,
+      m.sender_kind === "customer" ? sentimentButtons(m) : null);
+  }
+
+  // One click tells the model what this message really was (training data for later).
+  function sentimentButtons(m) {
+    const labels = [["negative", "−"], ["neutral", "0"], ["positive", "+"]];
+    const box = el("span", { class: "sentiment-fix", title: "Correct the sentiment" });
+    const buttons = labels.map(([label, sign]) => el("button", {
+      class: "link" + (m.sentiment_label === label ? " chosen" : ""), "data-label": label,
+      "aria-pressed": String(m.sentiment_label === label),
+      onclick: async () => {
+        try {
+          await api("PUT", "/api/messages/" + m.id + "/sentiment", { label });
+          for (const b of buttons) {
+            const on = b.dataset.label === label;
+            b.classList.toggle("chosen", on);
+            b.setAttribute("aria-pressed", String(on));
+          }
+        } catch (error) { showError(error); }
+      },
+    }, sign));
+    box.append(...buttons);
+    return box;
   }
 
   function appendMessage(m) {
