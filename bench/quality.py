@@ -199,7 +199,27 @@ async def _scenarios() -> Row:
     )
 
 
+def nlu(data: Path) -> list[Row]:
+    """BANKING77, banking77_oos, parse latency, demo training (bench/nlu_quality.py)."""
+    from bench import nlu_quality
+
+    nlu_quality.DATA = data
+    return [Row(r.figure, r.deskbot, r.peer_name, r.peer, r.target) for r in nlu_quality.nlu_rows()]
+
+
+def articles(data: Path) -> list[Row]:
+    """StackFAQ retrieval with off-topic questions as unanswerable (bench/articles.py)."""
+    from bench import articles as bench_articles
+
+    return [
+        Row(name, figure, peer, peer_figure, target)
+        for name, figure, peer, peer_figure, target in bench_articles.quality_rows(data)
+    ]
+
+
 ROWS: list[tuple[str, RowFunction]] = [
+    ("nlu", nlu),
+    ("articles", articles),
     ("sentiment", sentiment_out_of_the_box),
     ("sentiment-trained", sentiment_trained),
     ("churn", churn),
