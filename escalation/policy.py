@@ -107,15 +107,22 @@ def decide(signals: Signals, settings: PolicySettings) -> Decision:
     nlu, cues = signals.nlu, signals.cues
     off_topic = nlu.outcome is Outcome.OUT_OF_SCOPE or nlu.intent == OUT_OF_SCOPE_INTENT
     misunderstood = nlu.outcome is Outcome.FALLBACK
-    guessed = nlu.outcome is Outcome.CONFIDENT and nlu.confidence < settings.unsure_below
-    # Every turn without an answer adds to the streak. Misses (fallback, a guess, asking back
-    # after a miss) escalate at `fallback_streak_to_escalate`; off-topic questions and one
-    # clarifying question are no failure by themselves, so a streak that includes them
-    # escalates one turn later (a vague customer the bot keeps not understanding).
+    # Confident or asking back, a top intent below `unsure_below` is a guess, not understanding.
+    guessed = (
+        nlu.outcome in (Outcome.CONFIDENT, Outcome.AMBIGUOUS)
+        and nlu.confidence < settings.unsure_below
+    )
+    # Misses (fallback, a guess, asking back after a miss) add to the streak; an off-topic
+    # question or a first clarifying question leaves it as it is: no failure by itself, and
+    # no reason to forget the misses before it (a vague customer the bot keeps failing).
     vague = nlu.outcome is Outcome.AMBIGUOUS and signals.fallback_streak > 0
     real_miss = misunderstood or guessed or vague
-    unanswered = real_miss or off_topic or nlu.outcome is Outcome.AMBIGUOUS
-    streak = signals.fallback_streak + 1 if unanswered else 0
+    if real_miss:
+        streak = signals.fallback_streak + 1
+    elif off_topic or nlu.outcome is Outcome.AMBIGUOUS:
+        streak = signals.fallback_streak
+    else:
+        streak = 0
     score, reasons = _soft_score(signals, settings)
     recorded = _recorded(signals, score)
     team = team_for(signals.topic)
@@ -136,8 +143,9 @@ def decide(signals: Signals, settings: PolicySettings) -> Decision:
         return escalate("someone else may be in the customer's account", 60, "trust")
     if signals.rejected_answer and signals.rejections_before >= 1:
         return escalate("customer rejected the bot's answers twice", 40)
-    limit = settings.fallback_streak_to_escalate
-    if (real_miss and streak >= limit) or streak > limit:
+    # An off-topic reading once the misses (article answers included) reached the limit is
+    # more of the same: the customer keeps not getting an answer.
+    if (real_miss or off_topic) and streak >= settings.fallback_streak_to_escalate:
         return escalate(f"bot did not understand {streak} messages in a row", 30)
     sentiment = signals.sentiment
     angry_before = sum(1 for s in signals.earlier_scores if s <= settings.angry_score)

@@ -187,7 +187,8 @@ async def test_reports_count_article_answers_their_feedback_and_weekly_gaps(
         visitor = await new_visitor(client)
         await send(client, visitor, QUESTION)
         await send(client, visitor, reply)
-    await send(client, await new_visitor(client), "how do I bake bread")  # a gap
+    # Off-topic: answered with what the bot can help with, not a gap in the help centre.
+    await send(client, await new_visitor(client), "how do I bake bread")
     await add_user(client, "boss@acme.test", AgentRole.ADMIN)
     await sign_in(client, "boss@acme.test")
     page = await client.get("/admin/reports?days=7")
@@ -196,4 +197,4 @@ async def test_reports_count_article_answers_their_feedback_and_weekly_gaps(
     assert "Answered from articles: 2 · confirmed “yes”: 1 · said “no”: 1" in text
     assert "(50% of the judged ones helped)" in text
     week = re.search(r"<tr><td>\d{4}-\d\d-\d\d</td><td>(\d+)</td><td>(\d+)</td>", text)
-    assert week is not None and (int(week.group(1)), int(week.group(2))) == (5, 2)
+    assert week is not None and (int(week.group(1)), int(week.group(2))) == (5, 1)

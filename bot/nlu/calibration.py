@@ -179,7 +179,9 @@ def _fold(
     train = ~is_hidden & (example_fold != k)
     known = ~is_hidden & (example_fold == k)
     weights = class_weights(labels[train], "out_of_scope")
-    model = LinearSVC(C=c, class_weight=weights or None).fit(matrix[train], labels[train])
+    model = LinearSVC(C=c, class_weight=weights or None, random_state=0).fit(
+        matrix[train], labels[train]
+    )
     classes = [str(x) for x in model.classes_]
     column = {name: i for i, name in enumerate(classes)}
     known_decision = model.decision_function(matrix[known])

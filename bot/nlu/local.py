@@ -31,7 +31,7 @@ ENGINE_NAME = "local"
 MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
 RANKING_SIZE = 10
-FORMAT = 3
+FORMAT = 5
 """Bumped when what is saved changes: older saved models are retrained, not misread."""
 
 
@@ -124,14 +124,21 @@ class LocalNluModel:
         if len({e.intent for e in examples}) < 2:
             raise ValueError("training needs at least two intents with examples")
         version = training_fingerprint(examples)
-        everything = list(examples) + (offtopic_examples() if offtopic else [])
+        # In a fixed order: the solver's result depends on it, and the same knowledge base
+        # must give the same model whichever order the database returns it in.
+        everything = sorted(
+            [*examples, *(offtopic_examples() if offtopic else [])],
+            key=lambda e: (e.intent, e.text),
+        )
         texts = [normalise(e.text) for e in everything]
         labels = np.array([e.intent for e in everything])
         features = SentenceFeatures().fit(texts)
         matrix, vectors = features.transform(texts)
         calibration = calibrate(matrix, vectors, labels, never_unknown=[OUT_OF_SCOPE_INTENT])
         weights = class_weights(labels, OUT_OF_SCOPE_INTENT) or None
-        classifier = LinearSVC(C=calibration.c, class_weight=weights).fit(matrix, labels)
+        classifier = LinearSVC(C=calibration.c, class_weight=weights, random_state=0).fit(
+            matrix, labels
+        )
         in_scope = labels != OUT_OF_SCOPE_INTENT
         reference = Reference.of(vectors[in_scope], labels[in_scope])
         offtopic_reference = Reference.of(vectors[~in_scope], labels[~in_scope])

@@ -178,10 +178,11 @@ class ArticleResponder:
         changed = replace(
             decision,
             action=Action.ANSWER,
-            # A passage found by search is a guess until the customer says yes: the streak
-            # of turns without an understood answer goes on (a vague customer who gets the
-            # same article twice still reaches a person).
-            fallback_streak=decision.fallback_streak,
+            # A passage found by search is a guess until the customer says yes: it counts
+            # as a miss (a fallback already did), so a vague customer who keeps getting
+            # articles still reaches a person.
+            fallback_streak=decision.fallback_streak
+            + (0 if decision.action is Action.FALLBACK else 1),
             reason=None,
             signals={**decision.signals, "article": record},
         )
