@@ -55,7 +55,8 @@ def test_kb_export_edit_import_train(tmp_path: Path) -> None:
     exported = run(["kb", "export", "kb.csv"], tmp_path)
     assert exported.returncode == 0, exported.stderr
     rows = (tmp_path / "kb.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[0] == "intent,category,enabled,kind,language,text" and len(rows) > 900
+    assert rows[0] == "intent,category,enabled,kind,language,text,irreversible"
+    assert len(rows) > 900
     addition = "\n".join(
         f"parking,general,true,example,en,{q}"
         for q in (

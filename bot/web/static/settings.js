@@ -28,7 +28,9 @@
     $("policy").replaceChildren(
       ...Object.entries(current).map(([name, value]) => el("label", {},
         name.replaceAll("_", " "),
-        el("input", { id: "p-" + name, type: "number", step: name === "fallback_streak_to_escalate" ? "1" : "any", value: String(value), required: true }),
+        typeof value === "boolean"
+          ? el("input", { id: "p-" + name, type: "checkbox", ...(value ? { checked: "" } : {}) })
+          : el("input", { id: "p-" + name, type: "number", step: name === "fallback_streak_to_escalate" ? "1" : "any", value: String(value), required: true }),
         el("small", { class: "muted" }, HELP[name] || ""))),
       el("button", { type: "submit" }, "Save"));
   }
@@ -37,7 +39,8 @@
     event.preventDefault();
     const change = {};
     for (const name of Object.keys(current)) {
-      const value = Number($("p-" + name).value);
+      const input = $("p-" + name);
+      const value = typeof current[name] === "boolean" ? input.checked : Number(input.value);
       if (value !== current[name]) change[name] = value;
     }
     if (!Object.keys(change).length) { say(null, "Nothing changed."); return; }
