@@ -47,6 +47,11 @@ class NluService:
     def version(self) -> str | None:
         return self._model.version if self._model else None
 
+    async def knows(self, intent: str) -> bool:
+        """The live local model has learnt this intent (retraining runs in the background)."""
+        model = self._model
+        return model is not None and intent in model.intents
+
     @property
     def ready(self) -> bool:
         return self._model is not None
