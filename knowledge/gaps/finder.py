@@ -122,7 +122,8 @@ def gap_questions(
                     question.text,
                     language,
                     question.created_at,
-                    previous.why if previous else why,
+                    # It went to a person in the end: that is the reason that matters.
+                    why if why == "escalated" or previous is None else previous.why,
                     reply or (previous.agent_reply if previous else None),
                 )
             if m.intent != HANDOFF_INTENT and why != "rejected" and not _is_feedback(signals):
