@@ -346,8 +346,11 @@ async def test_sign_in_never_redirects_off_the_site(client: TestClient) -> None:
         assert response.status == 303, repr(target)
         assert response.headers["Location"] == "/console", repr(target)
         client.session.cookie_jar.clear()
-        form = await (await client.get("/login", params={"next": target})).text()
-        assert 'name="next" value=""' in form, repr(target)
+        page = await client.get("/login", params={"next": target})
+        if "\x00" in target:  # every query string with a NUL is refused as a whole
+            assert page.status == 400, repr(target)
+            continue
+        assert 'name="next" value=""' in await page.text(), repr(target)
 
 
 async def test_parallel_login_guesses_meet_the_brake(client: TestClient) -> None:
