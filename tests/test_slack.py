@@ -218,11 +218,12 @@ async def test_a_disabled_agent_loses_their_slack_powers_at_once(
         queue = await slack.get("/api/conversations?state=agent", headers=admin_headers(slack))
         return len((await queue.json())["conversations"]) == 1
 
-    await wait_for(claimed)
+    await wait_for(claimed, within=20)
     await slack.app[keys.USERS].disable("ann@acme.test", "test")
     await post_event(slack, agent_says("Still here, and I can read your account.", thread))
     await eventually(
-        lambda: any("not a deskbot agent" in p["text"] for p in fake.posts(AGENT_CHANNEL))
+        lambda: any("not a deskbot agent" in p["text"] for p in fake.posts(AGENT_CHANNEL)),
+        within=20,  # the Slack user's email is looked up again for a disabled agent
     )
     assert not any("I can read your account" in p["text"] for p in fake.posts(DM))
 
