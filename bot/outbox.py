@@ -38,6 +38,8 @@ RECORD_RETRY_FIRST_S = 0.1
 RECORD_RETRY_MAX_S = 2.0
 RECORD_RETRY_FOR_S = 60.0
 SEND_TIMEOUT_S = 30.0
+MAX_PUT_OFF_REMEMBERED = 10_000
+"""Beyond that many replies put off by one outage, the rest wait out their own backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class _Outcome:
     claim: _Claim
     error: str | None = None
     retry_after: float | None = None
+    outage: bool = False
 
 
 class Dispatcher:
@@ -123,6 +126,9 @@ class Dispatcher:
         self._send_timeout_s = max(lease_s / 2, SEND_TIMEOUT_S)
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Rows this dispatcher put off because their channel was away, by channel: the
+        # channel's next success here makes them due at once.
+        self._put_off_by_outage: defaultdict[str, set[int]] = defaultdict(set)
 
     def wake(self) -> None:
         self._wake.set()
@@ -262,7 +268,7 @@ class Dispatcher:
             async with asyncio.timeout(self._send_timeout_s):
                 await channel.send_text(target, claim.outbound)
         except DeliveryError as exc:
-            return _Outcome(claim, str(exc), exc.retry_after)
+            return _Outcome(claim, str(exc), exc.retry_after, exc.outage)
         except TimeoutError:
             return _Outcome(claim, "send timed out")
         except Exception as exc:  # a channel bug must not stop the other deliveries
@@ -307,6 +313,17 @@ class Dispatcher:
                     .where(Message.id.in_([c.message_id for c in sent]))
                     .values(sent_at=now)
                 )
+                waiting = self._waiting_for({c.channel for c in sent})
+                if waiting:  # their channel works again: due now, not after their backoff
+                    await session.execute(
+                        update(OutboxItem)
+                        .where(
+                            OutboxItem.id.in_(waiting),
+                            OutboxItem.status == OutboxStatus.PENDING.value,
+                            OutboxItem.next_attempt_at > now,
+                        )
+                        .values(next_attempt_at=now)
+                    )
             for outcome in outcomes:
                 if outcome.error is not None:
                     await session.execute(
@@ -315,6 +332,16 @@ class Dispatcher:
                         .values(**self._failure(outcome, now))
                     )
             await session.commit()
+        for channel in {c.channel for c in sent}:
+            self._put_off_by_outage.pop(channel, None)
+        for outcome in outcomes:
+            if outcome.error is not None and outcome.outage:
+                put_off = self._put_off_by_outage[outcome.claim.channel]
+                if len(put_off) < MAX_PUT_OFF_REMEMBERED:
+                    put_off.add(outcome.claim.id)
+
+    def _waiting_for(self, channels: set[str]) -> list[int]:
+        return sorted(i for c in channels for i in self._put_off_by_outage.get(c, ()))
 
     def _failure(self, outcome: _Outcome, now: datetime) -> dict[str, object]:
         values: dict[str, object] = {

@@ -173,11 +173,17 @@ return tostring(wait)
 
 
 class RedisRateLimiter:
+    """Shared limits in Redis. While Redis cannot be reached (down, restarting, or too slow to
+    answer in time) each process counts on its own instead: limits get looser by the number of
+    processes, but a sign-in brake never vanishes because an attacker made Redis slow, and a
+    Redis outage never locks customers out."""
+
     def __init__(self, url: str, prefix: str, clock: Callable[[], float] = time.time) -> None:
         self._redis = connect(url)
         self._prefix = prefix
         self._clock = clock
         self._script = self._redis.register_script(_MOVING_WINDOW)
+        self._local = MemoryRateLimiter(clock)
 
     def _name(self, key: str, window_s: int) -> str:
         return f"{self._prefix}:rate:{window_s}:{key}"
@@ -191,9 +197,14 @@ class RedisRateLimiter:
                 args=[self._clock(), window_s, member, "1" if count else "0"]
                 + [limit for _, limit in limits],
             )
-        except RedisError as exc:  # fail open: a Redis outage must not lock customers out
-            log.warning("rate limit check skipped; redis unavailable", extra={"error": str(exc)})
-            return 0.0
+        except RedisError as exc:
+            log.warning(
+                "rate limit counted in this process; redis unavailable", extra={"error": str(exc)}
+            )
+            if count:
+                return await self._local.hit_all(limits, window_s, member)
+            key, limit = limits[0]
+            return await self._local.peek(key, limit, window_s)
         return float(reply)
 
     async def hit(self, key: str, limit: int, window_s: int) -> float:
@@ -211,12 +222,14 @@ class RedisRateLimiter:
         return await self._run([(key, limit)], window_s, "", count=False)
 
     async def refund(self, key: str, window_s: int, ticket: str) -> None:
+        await self._local.refund(key, window_s, ticket)
         try:
             await self._redis.zrem(self._name(key, window_s), ticket)
         except RedisError as exc:
             log.warning("rate limit refund skipped", extra={"error": str(exc)})
 
     async def reset(self, key: str, window_s: int) -> None:
+        await self._local.reset(key, window_s)
         try:
             await self._redis.delete(self._name(key, window_s))
         except RedisError as exc:

@@ -123,11 +123,18 @@ class OutboundText:
 
 
 class DeliveryError(Exception):
-    """The channel could not deliver now; the dispatcher retries (after `retry_after` if given)."""
+    """The channel could not deliver now; the dispatcher retries (after `retry_after` if given).
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `outage`: the channel itself is unreachable (its bus or server), not this recipient; the
+    first delivery that gets through on the channel again makes every reply put off by its
+    outage due at once, instead of each waiting out its own backoff."""
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, outage: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.outage = outage
 
 
 class OutputChannel(Protocol):

@@ -87,7 +87,7 @@ class EmailOutput:
                 timeout=SMTP_TIMEOUT_S,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"smtp: {exc}") from None
+            raise DeliveryError(f"smtp: {exc}", outage=_server_unreachable(exc)) from None
 
     async def compose(self, target: DeliveryTarget, message: OutboundText) -> EmailMessage:
         last = await self._last_customer_mail(message.conversation_id)
@@ -349,3 +349,14 @@ async def imap_polling(poller: ImapPoller) -> AsyncIterator[None]:
         if not done:
             task.print_stack()
             log.error("imap poller did not stop in time; abandoning it")
+
+
+def _server_unreachable(exc: Exception) -> bool:
+    """The mail server is down or away (every reply waits on it), not this one mail refused."""
+    unreachable = (
+        aiosmtplib.SMTPConnectError,
+        aiosmtplib.SMTPServerDisconnected,
+        aiosmtplib.SMTPTimeoutError,
+        OSError,
+    )
+    return isinstance(exc, unreachable)

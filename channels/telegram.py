@@ -16,7 +16,8 @@ from datetime import timedelta
 from aiohttp import web
 from telegram import Bot, Chat, Message, Update
 from telegram.constants import ChatAction, ChatType
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest as TelegramBadRequest
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
@@ -116,7 +117,9 @@ class TelegramOutput:
         except Forbidden as exc:
             raise DeliveryError(f"telegram refused (the user blocked the bot?): {exc}") from None
         except TelegramError as exc:
-            raise DeliveryError(f"telegram: {exc}") from None
+            # BadRequest is a NetworkError in PTB, but it is about this message, not Telegram
+            unreachable = isinstance(exc, NetworkError) and not isinstance(exc, TelegramBadRequest)
+            raise DeliveryError(f"telegram: {exc}", outage=unreachable) from None
 
 
 class TelegramReceiver:

@@ -123,7 +123,7 @@ class WebchatOutput:
                 required=True,  # the visitor's socket may be held by another process
             )
         except BusUnavailable as exc:
-            raise DeliveryError(str(exc)) from exc
+            raise DeliveryError(str(exc), outage=True) from exc
 
 
 def _visitor(request: web.Request, token: str | None) -> Visitor:

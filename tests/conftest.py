@@ -117,13 +117,17 @@ class RecordingChannel:
         self.sent: list[tuple[str, str]] = []
         self.failures_left = 0
         self.down = False
+        self.outage = False  # failures are the platform's being away, not the recipient's
+        self.refuses: set[str] = set()  # threads whose replies fail, not as an outage
 
     async def send_text(self, target: Any, message: Any) -> None:
         from channels.base import DeliveryError
 
+        if target.external_thread in self.refuses:
+            raise DeliveryError("recipient refused (simulated)")
         if self.down or self.failures_left > 0:
             self.failures_left = max(0, self.failures_left - 1)
-            raise DeliveryError("platform unavailable (simulated)")
+            raise DeliveryError("platform unavailable (simulated)", outage=self.outage)
         self.sent.append((target.external_thread, message.text))
 
 

@@ -27,6 +27,7 @@ class FakeSlack:
     rate_limited_posts: int = 0
     server: TestServer | None = None
     _ts: int = 0
+    _posted_ts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def api_url(self) -> str:
@@ -37,6 +38,11 @@ class FakeSlack:
         return [
             p for m, p in self.calls if m == "chat.postMessage" and channel in (None, p["channel"])
         ]
+
+    def thread_in(self, channel: str) -> str:
+        """The ts of the first post in `channel`: an escalation's thread in the agents' channel
+        (its number depends on what else the bot posted first)."""
+        return next(ts for posted_in, ts in self._posted_ts if posted_in == channel)
 
     async def start(self) -> None:
         app = web.Application()
@@ -71,6 +77,7 @@ class FakeSlack:
         if method == "chat.postMessage":
             self._ts += 1
             ts = f"1800000000.{self._ts:06d}"
+            self._posted_ts.append((params["channel"], ts))
             message = {"type": "message", "text": params["text"], "ts": ts, "bot_id": "BBOT"}
             return web.json_response(
                 {"ok": True, "channel": params["channel"], "ts": ts, "message": message}

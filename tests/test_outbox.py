@@ -79,6 +79,37 @@ async def test_delivery_gives_up_after_max_attempts_and_says_why(
     assert channel.sent == []
 
 
+async def test_replies_put_off_by_an_outage_go_as_soon_as_the_channel_works_again(
+    make_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    """A Redis restart used to leave web-chat replies waiting out backoffs of several seconds
+    after the bus was back; a refusal of one recipient is still retried on its own schedule."""
+    channel = RecordingChannel()
+    channel.down = channel.outage = True
+    settings = make_settings(outbox_base_delay_s=30.0)
+    async with running(build_services(settings, {"test": channel})) as services:
+        channel.refuses = {"thread-refused"}
+        await services.engine.receive(said("hello", user="refused"))
+        await services.engine.receive(said("hello", user="waiting"))
+
+        async def put_off() -> bool:
+            rows = await outbox_rows(services)
+            return len(rows) == 2 and all(row.attempts == 1 and row.last_error for row in rows)
+
+        await wait_for(put_off)
+        channel.down = False
+        await services.engine.receive(said("hello", user="next"))
+
+        async def both_delivered() -> bool:
+            return {thread for thread, _ in channel.sent} == {"thread-next", "thread-waiting"}
+
+        await wait_for(both_delivered)  # well before the 24-36 s backoff
+        refused = next(
+            r for r in await outbox_rows(services) if r.external_thread == "thread-refused"
+        )
+    assert refused.status == "pending" and refused.attempts == 1
+
+
 async def test_pending_replies_are_delivered_after_a_restart(settings: Settings) -> None:
     broken = RecordingChannel()
     broken.down = True

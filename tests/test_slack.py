@@ -161,7 +161,7 @@ async def test_escalation_goes_to_the_agents_channel_and_a_thread_reply_reaches_
     await wait_for(lambda: agent_thread_recorded(slack))
     (announcement,) = fake.posts(AGENT_CHANNEL)
     assert "needs a person" in announcement["text"] and "asked for a person" in announcement["text"]
-    thread = f"1800000000.{[p['channel'] for p in fake.posts()].index(AGENT_CHANNEL) + 1:06d}"
+    thread = fake.thread_in(AGENT_CHANNEL)
 
     await post_event(slack, event(text="hello? anyone?", ts="1355517700.000001"))
     await eventually(
@@ -185,7 +185,7 @@ async def test_a_web_chat_customer_gets_the_reply_written_in_slack(
     await send(slack, visitor, "I want to talk to a human")
     await wait_for(lambda: agent_thread_recorded(slack))
     thread = fake.posts(AGENT_CHANNEL)[0]
-    ts = "1800000000.000001"
+    ts = fake.thread_in(AGENT_CHANNEL)
     assert "on webchat" in thread["text"]
 
     await post_event(slack, agent_says("who is this?", ts, user="USTRANGER1"))
@@ -199,11 +199,7 @@ async def test_a_web_chat_customer_gets_the_reply_written_in_slack(
         history = await (await slack.get("/webchat/messages", headers=visitor)).json()
         return history["messages"][-1]["text"] == "Ann from Acme here."
 
-    for _ in range(100):
-        if await replied():
-            break
-        await __import__("asyncio").sleep(0.05)
-    assert await replied()
+    await wait_for(replied)
 
 
 async def test_a_disabled_agent_loses_their_slack_powers_at_once(
@@ -211,7 +207,7 @@ async def test_a_disabled_agent_loses_their_slack_powers_at_once(
 ) -> None:
     await post_event(slack, event(text="I want to talk to a human", ts="1355517600.000001"))
     await wait_for(lambda: agent_thread_recorded(slack))  # not only posted: its row committed
-    thread = "1800000000.000001"
+    thread = fake.thread_in(AGENT_CHANNEL)
     await post_event(slack, agent_says("claim", thread))
 
     async def claimed() -> bool:
