@@ -72,6 +72,19 @@ def read_reply(
     return None
 
 
+def is_plain_answer(text: str) -> bool:
+    """ "yes", "no", "2", "都不是": an answer to a question the bot asked, which says nothing of
+    the customer's mood or language (a sentiment model reads a bare "no" as furious)."""
+    said = _plain(text)
+    return (
+        said in _YES
+        or said in _NO
+        or said in _NO_PHRASES
+        or said == "agent"  # the "talk to a person" button's payload
+        or _number(said) is not None
+    )
+
+
 def _plain(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).strip().lower()
     return re.sub(r"[\s.!?,。！？，、]+$", "", folded).strip()

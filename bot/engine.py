@@ -14,7 +14,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bus import EventBus
-from bot.choices import MAX_OPTIONS, Answer, clarify_pending, confirm_pending, read_reply
+from bot.choices import (
+    CLARIFY,
+    MAX_OPTIONS,
+    Answer,
+    clarify_pending,
+    confirm_pending,
+    is_plain_answer,
+    read_reply,
+)
 from bot.events import (
     AGENTS_TOPIC,
     ConversationChanged,
@@ -23,7 +31,7 @@ from bot.events import (
     conversation_topic,
 )
 from bot.nlu.rejection import is_bare_rejection
-from bot.nlu.result import OUT_OF_SCOPE_INTENT, IntentScore, NluResult, Outcome
+from bot.nlu.result import DECLINED_INTENT, OUT_OF_SCOPE_INTENT, IntentScore, NluResult, Outcome
 from bot.nlu.service import NluService
 from bot.nlu.text import detect_language
 from bot.replies import say
@@ -33,7 +41,7 @@ from channels.base import InboundMessage, clean_text
 from escalation.policy import Action, Decision, decide
 from escalation.policy_store import PolicyStore
 from escalation.queue import AgentUnavailable, Queue, check_capacity
-from escalation.sentiment import SentimentAnalyzer
+from escalation.sentiment import Label, Sentiment, SentimentAnalyzer
 from escalation.signals import History, SignalGatherer
 from knowledge.articles.answer import ArticleResponder
 from knowledge.service import KnowledgeBase
@@ -93,10 +101,9 @@ IRREVERSIBLE_CONFIDENCE = 0.97
 IRREVERSIBLE_SIMILARITY = 0.85
 """An irreversible intent's answer goes out without asking only for an unmistakable question:
 near-certain, and nearly the words of one of its examples."""
-DECLINED_INTENT = "declined_choice"
-"""The customer said no to what the bot asked back."""
 REJECTED_INTENT = "rejected_answer"
 """The customer said the last answer did not help."""
+NO_MOOD = Sentiment(0.0, Label.NEUTRAL, (), "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +300,7 @@ class ConversationEngine:
                 direction=Direction.IN.value,
                 sender_kind=SenderKind.CUSTOMER.value,
                 text=text,
-                sentiment=self._sentiment.score(text).score,
+                sentiment=self._mood(text, conversation.pending_choice).score,
                 sent_at=inbound.sent_at,
                 meta=meta,
             )
@@ -397,17 +404,33 @@ class ConversationEngine:
         self, conversation: Conversation, message: Message, history: History, customer: str
     ) -> tuple[list[MessageView], str]:
         """`customer`: their id on the channel, where the replies go."""
-        # "2" or "ok" says nothing about the language: keep the conversation's.
+        # "2", "ok" or a button's "yes" says nothing about the language: keep the conversation's.
         has_letters = any(ch.isalpha() for ch in message.text)
-        language = detect_language(message.text) if has_letters else conversation.language
-        nlu = await self._understand(message.text, conversation.pending_choice, language)
-        sentiment = self._sentiment.score(message.text)
+        if has_letters and not is_plain_answer(message.text):
+            language = detect_language(message.text)
+        else:
+            language = conversation.language
+        nlu = await self._understand(
+            message.text, conversation.pending_choice, language, bool(history.earlier)
+        )
+        if nlu.engine == "choice":  # an option's title picked in a chat of the other language
+            language = conversation.language
+        sentiment = self._mood(message.text, conversation.pending_choice)
         signals = await self._signals.gather(conversation, message, nlu, sentiment, history)
         decision = decide(signals, self._policy.current)
         reply = await self._reply(nlu, decision, language)
-        if self._articles is not None and (
-            article := await self._articles.turn(
-                conversation.id, message.id, message.text, language, conversation.channel, decision
+        if (
+            self._articles is not None
+            and nlu.engine != "choice"
+            and (
+                article := await self._articles.turn(
+                    conversation.id,
+                    message.id,
+                    message.text,
+                    language,
+                    conversation.channel,
+                    decision,
+                )
             )
         ):  # no confident intent, and a help-centre passage answers it (or a yes/no to one)
             decision, reply = article.decision, BotReply([article.text], article.meta)
@@ -429,11 +452,18 @@ class ConversationEngine:
         self._outbox_ready()
         return replies, state
 
+    def _mood(self, text: str, pending: dict[str, Any] | None) -> Sentiment:
+        """The message's sentiment; none for an answer to what the bot asked ("no", "2")."""
+        if is_plain_answer(text) or (pending and read_reply(text, pending) is not None):
+            return NO_MOOD
+        return self._sentiment.score(text)
+
     async def _understand(
-        self, text: str, pending: dict[str, Any] | None, language: str
+        self, text: str, pending: dict[str, Any] | None, language: str, answered_before: bool
     ) -> NluResult:
         """The customer's answer to what the bot asked, a rejection of its last answer, or
-        the NLU's reading with an irreversible intent held back for confirmation."""
+        the NLU's reading with an irreversible intent held back for confirmation.
+        `answered_before`: the customer wrote before, so the bot has answered something."""
         if pending:
             titles = await self._option_titles(pending, language)
             chosen = read_reply(text, pending, titles)
@@ -441,9 +471,12 @@ class ConversationEngine:
                 intent = chosen.intent if chosen.answer is Answer.CHOSE else DECLINED_INTENT
                 assert intent is not None
                 ranking = (IntentScore(intent, 1.0),)
-                return NluResult(intent, 1.0, ranking, Outcome.CONFIDENT, "choice", "")
+                # "None of these" to the options offered: the bot has not understood yet.
+                missed = intent == DECLINED_INTENT and pending.get("kind") == CLARIFY
+                outcome = Outcome.FALLBACK if missed else Outcome.CONFIDENT
+                return NluResult(intent, 1.0, ranking, outcome, "choice", "")
         nlu = await self._nlu.parse_async(text)
-        if is_bare_rejection(text):
+        if answered_before and is_bare_rejection(text):  # opening a chat, it is a problem
             return replace(nlu, intent=REJECTED_INTENT, outcome=Outcome.FALLBACK)
         if nlu.outcome is Outcome.CONFIDENT and await self._knowledge.irreversible(nlu.intent):
             unmistakable = (

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from bot.nlu.result import OUT_OF_SCOPE_INTENT, NluResult, Outcome
+from bot.nlu.result import DECLINED_INTENT, OUT_OF_SCOPE_INTENT, NluResult, Outcome
 from escalation.message_cues import MessageCues
 from escalation.sentiment import Label, Sentiment, Trend
 
@@ -115,11 +115,13 @@ def decide(signals: Signals, settings: PolicySettings) -> Decision:
     # Misses (fallback, a guess, asking back after a miss) add to the streak; an off-topic
     # question or a first clarifying question leaves it as it is: no failure by itself, and
     # no reason to forget the misses before it (a vague customer the bot keeps failing).
-    vague = nlu.outcome is Outcome.AMBIGUOUS and signals.fallback_streak > 0
+    # "None of these" to the options offered is asking back gone wrong: the same.
+    asked_back = nlu.outcome is Outcome.AMBIGUOUS or nlu.intent == DECLINED_INTENT
+    vague = asked_back and signals.fallback_streak > 0
     real_miss = misunderstood or guessed or vague
     if real_miss:
         streak = signals.fallback_streak + 1
-    elif off_topic or nlu.outcome is Outcome.AMBIGUOUS:
+    elif off_topic or asked_back:
         streak = signals.fallback_streak
     else:
         streak = 0

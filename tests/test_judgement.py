@@ -133,3 +133,50 @@ async def test_rejections_in_english_and_chinese_are_not_answered_as_intents(
     assert "抱歉没能帮到您" in rejected_zh.replies[0].text
     again_zh = await services.engine.receive(said("还是不行", user="r-zh"))
     assert again_zh.state == "queued"
+
+
+async def test_saying_none_of_these_is_no_anger_and_counts_as_a_miss(
+    services: Services,
+) -> None:
+    """A sentiment model reads a bare "neither" as furious (-0.9): two of them used to hand
+    the chat over as "customer stayed angry", and each reset the count of misses."""
+    asked = await services.engine.receive(said("account", user="picky"))
+    assert "Did you mean" in asked.replies[-1].text
+    declined = await services.engine.receive(said("neither", user="picky"))
+    assert declined.state == "bot"
+    async with services.sessions() as session:
+        stored = await session.scalar(select(Message.sentiment).where(Message.text == "neither"))
+        streak = await session.scalar(
+            select(Conversation.fallback_streak).where(Conversation.id == declined.conversation_id)
+        )
+    assert stored == 0.0 and streak == 1
+    # Still vague after a miss: the bot keeps failing this customer, so a person takes over,
+    # and for that reason, not for anger.
+    again = await services.engine.receive(said("account", user="picky"))
+    reason = str((await decision_of(services, again.message_id)).get("reason"))
+    assert again.state == "queued" and "did not understand" in reason and "angry" not in reason
+
+
+async def test_a_problem_that_opens_a_chat_is_read_not_taken_for_a_rejection(
+    services: Services,
+) -> None:
+    opened = await services.engine.receive(said("it still doesn't work", user="opening"))
+    assert "Sorry that didn't help" not in opened.replies[0].text
+    decision = await decision_of(services, opened.message_id)
+    assert not decision["signals"]["rejected_answer"]
+
+
+async def test_a_button_answer_in_a_chinese_chat_keeps_the_answer_chinese(
+    services: Services,
+) -> None:
+    steps_zh = await services.knowledge.answer("delete_account", "zh")
+    asked = await services.engine.receive(said("我想把账号删掉算了", user="zh-yes"))
+    buttons = asked.replies[-1].quick_replies or []
+    assert [b["payload"] for b in buttons] == ["yes", "no"]
+    confirmed = await services.engine.receive(said(buttons[0]["payload"], user="zh-yes"))
+    assert confirmed.replies[0].text == steps_zh
+    async with services.sessions() as session:
+        language = await session.scalar(
+            select(Conversation.language).where(Conversation.id == confirmed.conversation_id)
+        )
+    assert language == "zh"

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 FALLBACK_INTENT = "nlu_fallback"
 OUT_OF_SCOPE_INTENT = "out_of_scope"
 """Off-topic for this company: answered with what the bot can help with, not a bot failure."""
+DECLINED_INTENT = "declined_choice"
+"""The customer said no to what the bot asked back ("none of these")."""
 
 
 class Outcome(enum.StrEnum):
