@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -104,6 +105,7 @@ near-certain, and nearly the words of one of its examples."""
 REJECTED_INTENT = "rejected_answer"
 """The customer said the last answer did not help."""
 NO_MOOD = Sentiment(0.0, Label.NEUTRAL, (), "none")
+MOODS_REMEMBERED = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,7 @@ class ConversationEngine:
         self._policy = policy
         self._signals = signals
         self._sentiment = sentiment
+        self._moods: OrderedDict[tuple[str, bool], Sentiment] = OrderedDict()
         self._queue = queue
         self._throttle = throttle
         self._max_chars = max_message_chars
@@ -453,10 +456,19 @@ class ConversationEngine:
         return replies, state
 
     def _mood(self, text: str, pending: dict[str, Any] | None) -> Sentiment:
-        """The message's sentiment; none for an answer to what the bot asked ("no", "2")."""
+        """The message's sentiment; none for an answer to what the bot asked ("no", "2").
+        Scored once: storing the message keeps it for the bot's turn that follows."""
+        remembered = self._moods.pop((text, bool(pending)), None)
+        if remembered is not None:
+            return remembered
         if is_plain_answer(text) or (pending and read_reply(text, pending) is not None):
-            return NO_MOOD
-        return self._sentiment.score(text)
+            mood = NO_MOOD
+        else:
+            mood = self._sentiment.score(text)
+        self._moods[(text, bool(pending))] = mood
+        while len(self._moods) > MOODS_REMEMBERED:  # turns that never came (throttled, agent)
+            self._moods.popitem(last=False)
+        return mood
 
     async def _understand(
         self, text: str, pending: dict[str, Any] | None, language: str, answered_before: bool
