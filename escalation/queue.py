@@ -107,11 +107,33 @@ class Queue:
         )
 
     async def estimate(self, team: str | None, priority: int) -> WaitEstimate:
-        """Where a conversation escalated now with `priority` would stand, and for how long."""
+        """Where a conversation escalated now with `priority` would stand, and for how long.
+        Runs on every escalation, so it reads no whole queue: whoever has at least that
+        priority is ahead whatever their wait (counted by the index), and only those within
+        the most waiting can add are read to see whether their wait lifts them ahead."""
         now = self.clock()
-        ahead = [e for e in await self.entries(team) if e.effective_priority >= priority]
-        agents = await self._online_agents(team)
-        position = len(ahead) + 1
+        queued = [Conversation.state == S.QUEUED.value]
+        if team is not None:
+            queued.append(Conversation.team == team)
+        lowest = priority - self.settings.max_wait_points
+        async with self._sessions() as session:
+            surely_ahead = await session.scalar(
+                select(func.count()).where(*queued, Conversation.priority >= priority)
+            )
+            maybe_ahead = (
+                await session.execute(
+                    select(Conversation.priority, Conversation.escalated_at).where(
+                        *queued, Conversation.priority < priority, Conversation.priority >= lowest
+                    )
+                )
+            ).all()
+            agents = await _online_agents(session, team)
+        lifted = sum(
+            1
+            for row in maybe_ahead
+            if self.effective_priority(row.priority, row.escalated_at, now) >= priority
+        )
+        position = int(surely_ahead or 0) + lifted + 1
         open_now = self.settings.hours.is_open(now)
         wait = math.ceil(position / max(agents, 1)) * self.settings.average_handle_s
         opens_at = now if open_now else self.settings.hours.next_opening(now)
@@ -154,14 +176,14 @@ class Queue:
                 return entry.conversation_id
         return None
 
-    async def _online_agents(self, team: str | None) -> int:
-        async with self._sessions() as session:
-            agents = (
-                await session.scalars(
-                    select(Agent).where(Agent.active.is_(True), Agent.status == "online")
-                )
-            ).all()
-        return sum(1 for a in agents if team is None or team in a.teams)
+
+async def _online_agents(session: AsyncSession, team: str | None) -> int:
+    teams = (
+        await session.scalars(
+            select(Agent.teams).where(Agent.active.is_(True), Agent.status == "online")
+        )
+    ).all()
+    return sum(1 for t in teams if team is None or team in (t or []))
 
 
 async def check_capacity(session: AsyncSession, agent: Agent) -> None:

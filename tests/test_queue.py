@@ -12,7 +12,7 @@ from bot.settings import Settings
 from channels.base import InboundMessage
 from escalation.queue import AgentUnavailable
 from escalation.sla import BusinessHours, BusinessHoursError
-from models import Agent, Conversation
+from models import Agent, Conversation, Customer
 from tests.conftest import RecordingChannel
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
@@ -100,6 +100,39 @@ async def test_handoff_tells_position_and_wait_in_hours_and_when_closed(settings
         async with services.sessions() as session:
             conversation = await session.get_one(Conversation, weekend.conversation_id)
         assert conversation.first_response_due_at == datetime(2026, 11, 30, 9, 5, tzinfo=UTC)
+
+
+async def test_the_wait_estimate_counts_who_waiting_has_lifted_ahead(settings: Settings) -> None:
+    """The estimate reads no whole queue: it counts higher priorities in the database and
+    works out only for those close below whether their wait has lifted them ahead."""
+    clock = FakeClock(MONDAY_10)
+    async with running(build_services(settings, {"test": RecordingChannel()}, clock)) as services:
+        waiting = services.queue.settings.max_wait_points  # one point a minute, up to this
+        queued = {"vip": 60, "lifted": 30, "fresh": 30, "long_low": 5, "other_team": 60}
+        async with services.sessions() as session:
+            customer = Customer(display_name="c")
+            session.add(customer)
+            await session.flush()
+            for name, priority in queued.items():
+                escalated = MONDAY_10 - timedelta(minutes=0 if name == "fresh" else 600)
+                session.add(
+                    Conversation(
+                        customer_id=customer.id,
+                        channel="test",
+                        external_thread=name,
+                        state="queued",
+                        priority=priority,
+                        team="billing" if name == "other_team" else "support",
+                        escalated_at=escalated,
+                    )
+                )
+            await session.commit()
+        # vip (60) and lifted (30 + 40 after ten open hours) are ahead of a 50; fresh (30)
+        # and long_low (5 + 40) are not; billing's queue is another queue.
+        assert waiting == 40
+        estimate = await services.queue.estimate("support", 50)
+        assert estimate.position == 3
+        assert (await services.queue.estimate(None, 50)).position == 4
 
 
 async def test_routing_by_team_and_capacity(settings: Settings) -> None:
