@@ -39,6 +39,8 @@ def class_weights(labels: np.ndarray, offtopic: str) -> dict[str, float]:
 
 
 FOLDS = 4
+SMALL_KB_EXAMPLES = 3000
+SMALL_KB_REPEATS = 2
 MIN_INTENTS_FOR_OOS = 6
 """With fewer intents, hiding a quarter of them leaves too little to learn 'unknown' from."""
 
@@ -129,20 +131,16 @@ def calibrate(
     seed: int = 0,
 ) -> Calibration:
     """`never_unknown`: classes that are always in training (the off-topic class)."""
-    rng = np.random.default_rng(seed)
     candidates = np.array(sorted(set(labels) - set(never_unknown)))
     if len(candidates) < MIN_INTENTS_FOR_OOS:
         return Calibration(C_GRID[0], _temperature_without_folds(labels), None)
-    groups = np.array_split(rng.permutation(candidates), FOLDS)
-    example_fold = np.empty(len(labels), dtype=np.int64)
-    for intent in set(labels):
-        rows = np.flatnonzero(labels == intent)
-        example_fold[rows] = rng.permutation(len(rows)) % FOLDS
-
+    splits = [_split(labels, candidates, seed + r) for r in range(repeats_for(len(labels)))]
     best: tuple[float, float, list[_FoldAnswers]] | None = None
     for c in C_GRID:
         answers = [
-            _fold(matrix, vectors, labels, example_fold, k, set(groups[k]), c) for k in range(FOLDS)
+            _fold(matrix, vectors, labels, example_fold, k, set(groups[k]), c)
+            for groups, example_fold in splits
+            for k in range(FOLDS)
         ]
         known = np.concatenate([a.known_correct for a in answers])
         accuracy = float(known.mean()) if known.size else 0.0
@@ -153,6 +151,26 @@ def calibrate(
     temperature = _fit_temperature(answers)
     detector, in_scope, recall = _fit_detector(answers, temperature)
     return Calibration(c, temperature, detector, in_scope, recall)
+
+
+def repeats_for(examples: int) -> int:
+    """A small knowledge base's cross-validation depends on which intents a fold happens to
+    hide (the demo's threshold moved from 0.60 to 0.71 with the split): it is repeated over
+    more splits, which a small one can afford."""
+    return SMALL_KB_REPEATS if examples <= SMALL_KB_EXAMPLES else 1
+
+
+def _split(
+    labels: np.ndarray, candidates: np.ndarray, seed: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Which intents each fold hides, and each example's fold among the rest."""
+    rng = np.random.default_rng(seed)
+    groups = np.array_split(rng.permutation(candidates), FOLDS)
+    example_fold = np.empty(len(labels), dtype=np.int64)
+    for intent in sorted(set(labels)):  # sorted: a set's order changes with each process
+        rows = np.flatnonzero(labels == intent)
+        example_fold[rows] = rng.permutation(len(rows)) % FOLDS
+    return groups, example_fold
 
 
 @dataclass(slots=True)
