@@ -536,6 +536,9 @@ class ConversationEngine:
                 return BotReply([answer, say("offer_human", language)])
             if answer:
                 return BotReply([answer])
+        if decision.action is Action.OFFER_HUMAN:  # not understood, and the customer is upset
+            button = {"title": say("talk_to_person", language), "payload": "agent"}
+            return BotReply([say("offer_human_unclear", language)], {"quick_replies": [button]})
         return BotReply([say("fallback", language)])
 
     async def _clarify(self, nlu: NluResult, language: str) -> BotReply | None:

@@ -46,6 +46,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "'agent'.",
         "zh": "如果这没有解决您的问题，我可以为您转接人工客服：输入“人工”即可。",
     },
+    "offer_human_unclear": {
+        "en": "I'm sorry, I didn't understand that, and I'd rather not guess. Would you like a "
+        "person from our team to take over? Just say 'agent', or tell me a bit more.",
+        "zh": "抱歉，我没能理解您的意思，不想乱猜。需要为您转接人工客服吗？"
+        "输入“人工”即可，或再具体说说。",
+    },
+    "talk_to_person": {"en": "Talk to a person", "zh": "转人工"},
     "queue_position": {
         "en": "You're number {position} in the queue; the expected wait is about {minutes} min.",
         "zh": "您当前排在第 {position} 位，预计等待约 {minutes} 分钟。",

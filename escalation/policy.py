@@ -166,6 +166,9 @@ def decide(signals: Signals, settings: PolicySettings) -> Decision:
     if signals.rejected_answer or score >= settings.offer_at:
         why = reasons or ["said the answer did not help"]
         return Decision(Action.OFFER_HUMAN, streak, _sentence(why), 0, team, score, recorded)
+    if misunderstood and angry:  # furious and not understood: "say it another way" is not enough
+        why = reasons or ["a negative message"]
+        return Decision(Action.OFFER_HUMAN, streak, _sentence(why), 0, team, score, recorded)
     if misunderstood:
         return Decision(Action.FALLBACK, streak, None, 0, None, score, recorded)
     if nlu.outcome is Outcome.OUT_OF_SCOPE:

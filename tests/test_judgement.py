@@ -180,3 +180,17 @@ async def test_a_button_answer_in_a_chinese_chat_keeps_the_answer_chinese(
             select(Conversation.language).where(Conversation.id == confirmed.conversation_id)
         )
     assert language == "zh"
+
+
+async def test_a_furious_message_the_bot_does_not_understand_gets_a_person_offered(
+    services: Services,
+) -> None:
+    """It used to get only "Sorry, I didn't quite get that. Could you say it another way?"."""
+    text = "you people are useless, I'm moving to Dropbox tomorrow"
+    assert services.nlu.parse(text).is_fallback
+    result = await services.engine.receive(said(text, user="furious"))
+    assert result.state == "bot"
+    assert "Would you like a person" in result.replies[0].text
+    assert result.replies[0].quick_replies == [{"title": "Talk to a person", "payload": "agent"}]
+    decision = await decision_of(services, result.message_id)
+    assert decision["action"] == "offer_human" and "negative" in str(decision["reason"])
