@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -105,7 +104,6 @@ near-certain, and nearly the words of one of its examples."""
 REJECTED_INTENT = "rejected_answer"
 """The customer said the last answer did not help."""
 NO_MOOD = Sentiment(0.0, Label.NEUTRAL, (), "none")
-MOODS_REMEMBERED = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +147,8 @@ class Accepted:
     """What the system said at once: thanks for a rating, or "slow down" to a flood."""
     history: History | None = None
     """Read in the same transaction when the bot is to answer."""
+    mood: Sentiment | None = None
+    """The message's sentiment as storing it scored it (the bot's turn reuses it)."""
 
 
 class ConversationEngine:
@@ -174,7 +174,6 @@ class ConversationEngine:
         self._policy = policy
         self._signals = signals
         self._sentiment = sentiment
-        self._moods: OrderedDict[tuple[str, bool], Sentiment] = OrderedDict()
         self._queue = queue
         self._throttle = throttle
         self._max_chars = max_message_chars
@@ -218,7 +217,10 @@ class ConversationEngine:
                 conversation.id, message.id, conversation.state, duplicate=stored.duplicate
             )
         history = stored.history or await self._signals.history(conversation, message)
-        replies, state = await self._bot_turn(conversation, message, history, stored.external_user)
+        mood = stored.mood or self._mood(message.text, conversation.pending_choice)
+        replies, state = await self._bot_turn(
+            conversation, message, history, mood, stored.external_user
+        )
         return ReceiveResult(conversation.id, message.id, state, stored.duplicate, replies)
 
     async def answer_unanswered(self, grace: timedelta, max_age: timedelta) -> int:
@@ -296,6 +298,7 @@ class ConversationEngine:
             meta = dict(inbound.meta)
             if admission is not Admission.ANSWER:
                 meta["throttled"] = True  # kept for agents; the bot does not answer it
+            mood = self._mood(text, conversation.pending_choice)
             message = Message(
                 conversation_id=conversation.id,
                 channel=inbound.channel,
@@ -303,7 +306,7 @@ class ConversationEngine:
                 direction=Direction.IN.value,
                 sender_kind=SenderKind.CUSTOMER.value,
                 text=text,
-                sentiment=self._mood(text, conversation.pending_choice).score,
+                sentiment=mood.score,
                 sent_at=inbound.sent_at,
                 meta=meta,
             )
@@ -335,6 +338,7 @@ class ConversationEngine:
                 reopened,
                 notice,
                 history,
+                mood,
             )
 
     async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
@@ -404,7 +408,12 @@ class ConversationEngine:
     # --- the bot's turn ----------------------------------------------------------------
 
     async def _bot_turn(
-        self, conversation: Conversation, message: Message, history: History, customer: str
+        self,
+        conversation: Conversation,
+        message: Message,
+        history: History,
+        sentiment: Sentiment,
+        customer: str,
     ) -> tuple[list[MessageView], str]:
         """`customer`: their id on the channel, where the replies go."""
         # "2", "ok" or a button's "yes" says nothing about the language: keep the conversation's.
@@ -418,7 +427,6 @@ class ConversationEngine:
         )
         if nlu.engine == "choice":  # an option's title picked in a chat of the other language
             language = conversation.language
-        sentiment = self._mood(message.text, conversation.pending_choice)
         signals = await self._signals.gather(conversation, message, nlu, sentiment, history)
         decision = decide(signals, self._policy.current)
         reply = await self._reply(nlu, decision, language)
@@ -456,19 +464,10 @@ class ConversationEngine:
         return replies, state
 
     def _mood(self, text: str, pending: dict[str, Any] | None) -> Sentiment:
-        """The message's sentiment; none for an answer to what the bot asked ("no", "2").
-        Scored once: storing the message keeps it for the bot's turn that follows."""
-        remembered = self._moods.pop((text, bool(pending)), None)
-        if remembered is not None:
-            return remembered
+        """The message's sentiment; none for an answer to what the bot asked ("no", "2")."""
         if is_plain_answer(text) or (pending and read_reply(text, pending) is not None):
-            mood = NO_MOOD
-        else:
-            mood = self._sentiment.score(text)
-        self._moods[(text, bool(pending))] = mood
-        while len(self._moods) > MOODS_REMEMBERED:  # turns that never came (throttled, agent)
-            self._moods.popitem(last=False)
-        return mood
+            return NO_MOOD
+        return self._sentiment.score(text)
 
     async def _understand(
         self, text: str, pending: dict[str, Any] | None, language: str, answered_before: bool
