@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from statistics import fmean
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -53,43 +53,24 @@ def reason_kind(reason: str | None) -> str:
 
 @dataclass
 class Tally:
-    """Running sums for one slice (all, one day, one channel)."""
+    """Sums for one slice (all, one day, one channel), as the aggregate query returns them."""
 
     conversations: int = 0
     escalated: int = 0
-    first_responses: list[float] = field(default_factory=list)
-    handling: list[float] = field(default_factory=list)
-    resolution: list[float] = field(default_factory=list)
+    first_response_sum: float = 0.0
+    first_response_n: int = 0
+    handling_sum: float = 0.0
+    handling_n: int = 0
+    resolution_sum: float = 0.0
+    resolution_n: int = 0
     sla_met: int = 0
     sla_due: int = 0
     csat_good: int = 0
     csat_rated: int = 0
 
-    def add(self, c: Conversation, now: datetime) -> None:
-        self.conversations += 1
-        if c.escalated_at is not None:
-            self.escalated += 1
-            self._sla(c, now)
-        if c.first_human_response_at and c.escalated_at:
-            self.first_responses.append(_seconds(c.escalated_at, c.first_human_response_at))
-        if c.resolved_at and c.first_human_response_at:
-            self.handling.append(_seconds(c.first_human_response_at, c.resolved_at))
-        if c.resolved_at:
-            self.resolution.append(_seconds(c.created_at, c.resolved_at))
-        if c.csat is not None:
-            self.csat_rated += 1
-            self.csat_good += c.csat >= 4
-
-    def _sla(self, c: Conversation, now: datetime) -> None:
-        due = c.first_response_due_at
-        if due is None:
-            return
-        answered = c.first_human_response_at
-        if answered is not None:
-            self.sla_due += 1
-            self.sla_met += answered <= due
-        elif now > due:
-            self.sla_due += 1
+    def add(self, other: Tally) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def figures(self) -> dict[str, float | int | None]:
         n = self.conversations
@@ -97,9 +78,9 @@ class Tally:
             "conversations": n,
             "containment_rate": _share(n - self.escalated, n),
             "escalation_rate": _share(self.escalated, n),
-            "first_response_s": _mean(self.first_responses),
-            "handling_s": _mean(self.handling),
-            "resolution_s": _mean(self.resolution),
+            "first_response_s": _mean(self.first_response_sum, self.first_response_n),
+            "handling_s": _mean(self.handling_sum, self.handling_n),
+            "resolution_s": _mean(self.resolution_sum, self.resolution_n),
             "sla_attainment": _share(self.sla_met, self.sla_due),
             "csat": _share(self.csat_good, self.csat_rated),
             "csat_ratings": self.csat_rated,
@@ -141,19 +122,17 @@ class Report:
 async def build_report(
     sessions: async_sessionmaker[AsyncSession], days: int, now: datetime
 ) -> Report:
+    """All figures are aggregated by the database: the rows read are one per day and channel,
+    one per distinct escalation reason and the top intents, whatever the period's size."""
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     overall, by_day, by_channel = Tally(), defaultdict(Tally), defaultdict(Tally)
-    reasons: Counter[str] = Counter()
     async with sessions() as session:
-        conversations = await session.stream_scalars(
-            select(Conversation).where(Conversation.created_at >= since)
-        )
-        async for c in conversations:
-            overall.add(c, now)
-            by_day[c.created_at.date().isoformat()].add(c, now)
-            by_channel[c.channel].add(c, now)
-            if c.escalated_at is not None:
-                reasons[reason_kind(c.escalation_reason)] += 1
+        dialect = session.get_bind().dialect.name
+        for day, channel, tally in await _tallies(session, dialect, since, now):
+            overall.add(tally)
+            by_day[day].add(tally)
+            by_channel[channel].add(tally)
+        reasons = await _reasons(session, since)
         intents = await _top(session, Message.intent, since, Message.intent.is_not(None))
         fallbacks = await _top(
             session, func.lower(Message.text), since, Message.intent == FALLBACK_INTENT
@@ -171,6 +150,70 @@ async def build_report(
     )
 
 
+async def _tallies(
+    session: AsyncSession, dialect: str, since: datetime, now: datetime
+) -> list[tuple[str, str, Tally]]:
+    c = Conversation
+    day = _utc_day(c.created_at, dialect)
+    escalated = c.escalated_at.is_not(None)
+    answered = c.first_human_response_at.is_not(None)
+    resolved = c.resolved_at.is_not(None)
+    due = escalated & c.first_response_due_at.is_not(None)
+    count = func.count
+    statement = (
+        select(
+            day.label("day"),
+            c.channel,
+            count(),
+            count().filter(escalated),
+            func.sum(_seconds(c.escalated_at, c.first_human_response_at, dialect)).filter(
+                escalated & answered
+            ),
+            count().filter(escalated & answered),
+            func.sum(_seconds(c.first_human_response_at, c.resolved_at, dialect)).filter(
+                answered & resolved
+            ),
+            count().filter(answered & resolved),
+            func.sum(_seconds(c.created_at, c.resolved_at, dialect)).filter(resolved),
+            count().filter(resolved),
+            count().filter(due & answered & (c.first_human_response_at <= c.first_response_due_at)),
+            count().filter(due & (answered | (c.first_response_due_at < now))),
+            count().filter(c.csat >= 4),
+            count().filter(c.csat.is_not(None)),
+        )
+        .where(c.created_at >= since)
+        .group_by(day, c.channel)
+    )
+    rows = await session.execute(statement)
+    return [(str(d), channel, Tally(*(v or 0 for v in values))) for d, channel, *values in rows]
+
+
+def _utc_day(column: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.date(column)  # SQLite stores UTC as text
+
+
+def _seconds(start: Any, end: Any, dialect: str) -> Any:
+    """Seconds from start to end, never negative (clocks of two processes can disagree)."""
+    if dialect == "postgresql":
+        return func.greatest(0.0, func.extract("epoch", end - start))
+    return func.max(0.0, (func.julianday(end) - func.julianday(start)) * 86400.0)
+
+
+async def _reasons(session: AsyncSession, since: datetime) -> Counter[str]:
+    reason = Conversation.escalation_reason
+    rows = await session.execute(
+        select(reason, func.count())
+        .where(Conversation.created_at >= since, Conversation.escalated_at.is_not(None))
+        .group_by(reason)
+    )
+    kinds: Counter[str] = Counter()
+    for text, n in rows:
+        kinds[reason_kind(text)] += int(n)
+    return kinds
+
+
 async def _top(session: AsyncSession, column, since: datetime, condition) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
     count = func.count().label("n")
     rows = await session.execute(
@@ -183,13 +226,9 @@ async def _top(session: AsyncSession, column, since: datetime, condition) -> lis
     return [(str(value), int(n)) for value, n in rows]
 
 
-def _seconds(start: datetime, end: datetime) -> float:
-    return max(0.0, (end - start).total_seconds())
-
-
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _mean(values: list[float]) -> float | None:
-    return round(fmean(values), 1) if values else None
+def _mean(total: float, n: int) -> float | None:
+    return round(total / n, 1) if n else None

@@ -24,6 +24,8 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversations_thread", "channel", "external_thread"),
         Index("ix_conversations_state_priority", "state", "priority"),
+        Index("ix_conversations_customer", "customer_id", "id"),
+        Index("ix_conversations_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

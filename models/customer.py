@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UtcDateTime, utcnow
@@ -29,7 +29,10 @@ class CustomerIdentity(Base):
     """Who the customer is on one channel (a Telegram user id, a web-chat visitor id, ...)."""
 
     __tablename__ = "customer_identities"
-    __table_args__ = (UniqueConstraint("channel", "external_user"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_user"),
+        Index("ix_customer_identities_customer", "customer_id", "channel"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))

@@ -24,6 +24,8 @@ class SenderKind(enum.StrEnum):
     SYSTEM = "system"
 
 
+FALLBACKS = text("intent = 'nlu_fallback' AND direction = 'in'")
+"""What the bot did not understand: the report's top fallbacks read them by this index."""
 UNANSWERED = text("handled_at IS NULL AND direction = 'in'")
 """Few rows at any time: the engine's catch-up sweep reads them by this index."""
 
@@ -38,6 +40,13 @@ class Message(Base):
             "created_at",
             postgresql_where=UNANSWERED,
             sqlite_where=UNANSWERED,
+        ),
+        Index("ix_messages_created", "created_at"),
+        Index(
+            "ix_messages_fallbacks",
+            "created_at",
+            postgresql_where=FALLBACKS,
+            sqlite_where=FALLBACKS,
         ),
     )
 
