@@ -47,6 +47,19 @@ FALLBACK_TEXTS = (
     "where is my parcel",
 )
 AGENTS = 12
+# What the bot did not understand is mostly a long tail of one-off texts.
+FALLBACK_REPEATED_SHARE = 0.3
+FALLBACK_OPENERS = ("what about", "help with", "problem with", "question on", "why is", "so")
+FALLBACK_OBJECTS = (
+    "my order",
+    "the invoice",
+    "ticket",
+    "the thing from yesterday",
+    "account",
+    "refund",
+    "the app",
+    "case",
+)
 ESCALATED_SHARE = 0.1
 FALLBACK_SHARE = 0.08
 CHUNK = 50_000
@@ -80,6 +93,13 @@ def _weighted(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str
         if point < total:
             return value
     return options[-1][0]
+
+
+def _fallback_text(rng: random.Random) -> str:
+    if rng.random() < FALLBACK_REPEATED_SHARE:
+        return rng.choice(FALLBACK_TEXTS)
+    opener, thing = rng.choice(FALLBACK_OPENERS), rng.choice(FALLBACK_OBJECTS)
+    return f"{opener} {thing} {rng.randrange(100_000)}"
 
 
 def _moment(rng: random.Random, now: datetime, days: int) -> datetime:
@@ -275,7 +295,7 @@ class Generator:
             row["text"] = "Here is how to do that: open Settings, then Billing."
             return row
         if rng.random() < FALLBACK_SHARE:
-            intent, question = FALLBACK_INTENT, rng.choice(FALLBACK_TEXTS)
+            intent, question = FALLBACK_INTENT, _fallback_text(rng)
             confidence = rng.uniform(0.1, 0.5)
         else:
             intent, question = rng.choice(self.questions)

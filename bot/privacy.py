@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.report_rollup import move_counted_texts
 from models import (
     AuditEntry,
     Conversation,
@@ -103,6 +104,7 @@ async def erase_customer(
     async with sessions() as session:
         customer = await _customer(session, customer_id)
         ids = select(Conversation.id).where(Conversation.customer_id == customer_id)
+        await move_counted_texts(session, Message.conversation_id.in_(ids), REDACTED)
         messages = await session.execute(
             update(Message)
             .where(Message.conversation_id.in_(ids))

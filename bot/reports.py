@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import FALLBACK_INTENT
+from bot.report_rollup import FALLBACK, INTENT, counted, rolled_until, utc_day
 from bot.spreadsheet import spreadsheet_safe
-from models import Conversation, Message
+from models import Conversation, DailyMessageCount, Message
 
 DEFINITIONS = {
     "conversations": "Conversations started in the period.",
@@ -133,10 +134,9 @@ async def build_report(
             by_day[day].add(tally)
             by_channel[channel].add(tally)
         reasons = await _reasons(session, since)
-        intents = await _top(session, Message.intent, since, Message.intent.is_not(None))
-        fallbacks = await _top(
-            session, func.lower(Message.text), since, Message.intent == FALLBACK_INTENT
-        )
+        live_since = await rolled_until(session, since, now)
+        intents = await _top(session, INTENT, since, live_since)
+        fallbacks = await _top(session, FALLBACK, since, live_since)
     days_in_order = [(since + timedelta(days=i)).date().isoformat() for i in range(days)]
     return Report(
         since=since,
@@ -154,7 +154,7 @@ async def _tallies(
     session: AsyncSession, dialect: str, since: datetime, now: datetime
 ) -> list[tuple[str, str, Tally]]:
     c = Conversation
-    day = _utc_day(c.created_at, dialect)
+    day = utc_day(c.created_at, dialect)
     escalated = c.escalated_at.is_not(None)
     answered = c.first_human_response_at.is_not(None)
     resolved = c.resolved_at.is_not(None)
@@ -188,12 +188,6 @@ async def _tallies(
     return [(str(d), channel, Tally(*(v or 0 for v in values))) for d, channel, *values in rows]
 
 
-def _utc_day(column: Any, dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.date(column)  # SQLite stores UTC as text
-
-
 def _seconds(start: Any, end: Any, dialect: str) -> Any:
     """Seconds from start to end, never negative (clocks of two processes can disagree)."""
     if dialect == "postgresql":
@@ -214,13 +208,27 @@ async def _reasons(session: AsyncSession, since: datetime) -> Counter[str]:
     return kinds
 
 
-async def _top(session: AsyncSession, column, since: datetime, condition) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
-    count = func.count().label("n")
+async def _top(
+    session: AsyncSession, kind: str, since: datetime, live_since: datetime
+) -> list[tuple[str, int]]:
+    """The most frequent keys of a kind: rolled-up days summed, later days counted live."""
+    key, condition = counted(kind)
+    rolled = select(DailyMessageCount.key.label("key"), DailyMessageCount.n.label("n")).where(
+        DailyMessageCount.kind == kind,
+        DailyMessageCount.day >= since.date().isoformat(),
+        DailyMessageCount.day < live_since.date().isoformat(),
+    )
+    live = (
+        select(key.label("key"), func.count().label("n"))
+        .where(Message.direction == "in", Message.created_at >= live_since, condition)
+        .group_by(key)
+    )
+    both = union_all(rolled, live).subquery()
+    total = func.sum(both.c.n)
     rows = await session.execute(
-        select(column, count)
-        .where(Message.direction == "in", Message.created_at >= since, condition)
-        .group_by(column)
-        .order_by(count.desc(), column)
+        select(both.c.key, total)
+        .group_by(both.c.key)
+        .order_by(total.desc(), both.c.key)
         .limit(TOP + 1)
     )
     return [(str(value), int(n)) for value, n in rows]

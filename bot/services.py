@@ -26,6 +26,7 @@ from bot.nlu.store import ModelStore
 from bot.outbox import Dispatcher, RetryPolicy
 from bot.rate_limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bot.redis_bus import RedisBus
+from bot.report_rollup import roll_up
 from bot.sender_throttle import SenderThrottle
 from bot.settings import Settings
 from channels.base import OutputChannel
@@ -43,11 +44,13 @@ from knowledge.articles.demo import load_demo_articles
 from knowledge.articles.store import ArticleStore, follow_changes
 from knowledge.demo import demo_intents
 from knowledge.service import KnowledgeBase
+from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
 RETRAIN_DEBOUNCE_S = 0.3
 SLA_CHECK_S = 30.0
+ROLLUP_CHECK_S = 3600.0
 
 
 def churn_dir(settings: Settings) -> Path:
@@ -298,6 +301,21 @@ async def watch_unanswered(services: Services) -> None:
         await asyncio.sleep(settings.unanswered_after_s)
 
 
+async def watch_rollup(services: Services, interval_s: float = ROLLUP_CHECK_S) -> None:
+    """Finished days are rolled up for reports: the backlog on start, then each new day."""
+    settings = services.settings
+    # A day is final once a message from its last second could still get the bot's turn.
+    grace = timedelta(seconds=settings.unanswered_max_age_s + settings.unanswered_after_s + 600)
+    while True:
+        try:
+            added = await roll_up(services.sessions, utcnow(), grace)
+            if added:
+                log.info("days rolled up for reports", extra={"days": added})
+        except Exception:
+            log.exception("rolling up days for reports failed")
+        await asyncio.sleep(interval_s)
+
+
 @contextlib.asynccontextmanager
 async def running(services: Services) -> AsyncIterator[Services]:
     """Prepared services with their background tasks, torn down on exit."""
@@ -310,6 +328,7 @@ async def running(services: Services) -> AsyncIterator[Services]:
     ]
     if services.settings.worker_index == 0:  # one sweeper is enough; the engine dedupes anyway
         tasks.append(asyncio.create_task(watch_unanswered(services), name="unanswered"))
+        tasks.append(asyncio.create_task(watch_rollup(services), name="rollup"))
     try:
         async with (
             rasa_engine(services),

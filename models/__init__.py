@@ -11,6 +11,7 @@ from models.login_session import LoginSession
 from models.message import Direction, Message, SenderKind
 from models.note import CannedResponse, ConversationNote
 from models.outbox import OutboxItem, OutboxStatus
+from models.report_rollup import DailyMessageCount, RolledUpDay
 from models.runtime_setting import RuntimeSetting
 from models.slack_thread import SlackAgentThread
 
@@ -27,12 +28,14 @@ __all__ = [
     "ConversationState",
     "Customer",
     "CustomerIdentity",
+    "DailyMessageCount",
     "Direction",
     "FaqIntent",
     "LoginSession",
     "Message",
     "OutboxItem",
     "OutboxStatus",
+    "RolledUpDay",
     "RuntimeSetting",
     "SenderKind",
     "SlackAgentThread",

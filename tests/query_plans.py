@@ -20,7 +20,16 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-BIG_TABLES = frozenset({"conversations", "messages", "customers", "customer_identities", "outbox"})
+BIG_TABLES = frozenset(
+    {
+        "conversations",
+        "messages",
+        "customers",
+        "customer_identities",
+        "outbox",
+        "daily_message_counts",
+    }
+)
 PLANNED = re.compile(r"^\s*(SELECT|UPDATE|DELETE|WITH|INSERT\b.*\bSELECT\b)", re.I | re.S)
 
 

@@ -17,7 +17,7 @@ DESKBOT = [sys.executable, "-m", "bot"]
 
 
 def run(
-    args: list[str], cwd: Path, stdin: str = "", **env: str
+    args: list[str], cwd: Path, stdin: str = "", timeout: float = 120, **env: str
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     environment.pop("DATABASE_URL", None)
@@ -28,7 +28,7 @@ def run(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env=environment,
     )
 

@@ -14,7 +14,7 @@ from bot.services import Services, build_services, running
 from bot.settings import Settings
 from bot.states import StateConflict
 from channels.base import InboundMessage, InvalidMessage
-from models import Agent, Conversation, Message, OutboxItem
+from models import Agent, Conversation, Message, OutboxItem, OutboxStatus
 from tests.conftest import RecordingChannel, eventually
 
 
@@ -221,6 +221,15 @@ async def test_message_stored_before_a_crash_is_answered_when_redelivered(
 ) -> None:
     """Simulates a crash after storing the message and before the bot's turn committed."""
     first = await services.engine.receive(said("hello", external_id="crash-1"))
+
+    async def delivered() -> bool:
+        async with services.sessions() as session:
+            sent = OutboxItem.status == OutboxStatus.SENT.value
+            return bool(await session.scalar(select(func.count()).where(sent)))
+
+    # The live outbox worker would otherwise race the tampering below for the same rows
+    # (a deadlock on PostgreSQL); after a real crash there is no worker.
+    await wait_for(delivered)
     async with services.sessions() as session:
         message = await session.get_one(Message, first.message_id)
         message.handled_at = None

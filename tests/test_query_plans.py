@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -22,8 +22,10 @@ from aiohttp.test_utils import TestClient
 from bench.seed import Size, seed_url
 from bot import database, keys
 from bot.app import init_app
+from bot.report_rollup import roll_up
 from bot.settings import Settings
 from models import AgentRole
+from models.base import utcnow
 from tests.conftest import ClientFactory, admin_headers
 from tests.query_plans import pg_scans, recording
 from tests.test_accounts import add_user, sign_in
@@ -110,6 +112,13 @@ async def _every_get_route(client: TestClient, conversation: int, agent: int) ->
     for path in paths:
         response = await client.get(path, headers=admin)
         assert response.status in {200, 404}, (path, response.status, await response.text())
+    erased = await client.post(
+        f"/api/customers/{customer}/erase", json={"confirm": customer}, headers=admin
+    )
+    assert erased.status == 200, await erased.text()
+    # the day's rollup, as the service's hourly job runs it once the day is over
+    tomorrow = utcnow() + timedelta(days=1, hours=3)
+    await roll_up(client.app[keys.SESSIONS], tomorrow, timedelta(hours=2))
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

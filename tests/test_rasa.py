@@ -187,6 +187,8 @@ def test_nlu_evaluate_with_the_rasa_engine(rasa_env: RasaEnvironment, tmp_path: 
             "--json",
         ],
         tmp_path,
+        # Rasa trains once per calibration fold and once for good: minutes on a busy CI box.
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
