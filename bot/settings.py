@@ -276,14 +276,14 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
-            return _async_driver_url(self.database_url)
+            return async_driver_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'deskbot.db').resolve()}"
 
 
 _CONFIG_FILE: dict[str, Path] = {}
 
 
-def _async_driver_url(url: str) -> str:
+def async_driver_url(url: str) -> str:
     """Accept the URLs people paste (postgres://, postgresql://) and pick the async driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):

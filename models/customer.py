@@ -10,6 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UtcDateTime, utcnow
 
+# Built by migration 0012 for one backend each, so the models do not declare them: trigram
+# indexes on PostgreSQL, an FTS5 trigram table kept by triggers on SQLite (bot/customer_search.py).
+SEARCH_OBJECTS = ("ix_customers_name_trgm", "ix_customers_email_trgm", "customers_fts")
+
+
+def is_search_object(name: str | None) -> bool:
+    return bool(name) and any(str(name).startswith(prefix) for prefix in SEARCH_OBJECTS)
+
 
 class Customer(Base):
     __tablename__ = "customers"

@@ -7,13 +7,14 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import select
 
 from bot import keys
 from bot.api.auth import admin, path_int
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from bot.customer_search import search_statement
 from bot.privacy import CustomerNotFound, erase_customer, export_customer
 from bot.reports import build_report
 from models import AuditEntry, Customer
@@ -72,17 +73,9 @@ async def audit_entries(request: web.Request, entity: str | None, limit: int) ->
 
 
 async def search_customers(request: web.Request, query: str) -> list[Customer]:
-    statement = select(Customer).order_by(Customer.id.desc()).limit(SEARCH_LIMIT)
-    if query:
-        pattern = f"%{query.lower()}%"
-        statement = statement.where(
-            or_(
-                Customer.display_name.ilike(pattern),
-                Customer.email.ilike(pattern),
-                cast(Customer.id, String) == query,
-            )
-        )
     async with request.config_dict[keys.SESSIONS]() as session:
+        dialect = session.get_bind().dialect.name
+        statement = search_statement(query, dialect, SEARCH_LIMIT)
         return list((await session.scalars(statement)).all())
 
 

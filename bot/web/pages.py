@@ -11,6 +11,7 @@ from bot import keys
 from bot.accounts.principal import Principal
 from bot.api.admin_routes import audit_entries, report_days, search_customers
 from bot.api.auth import PRINCIPAL_KEY
+from bot.customer_search import MIN_INDEXED, SHORT_QUERY_WINDOW
 from bot.reports import DEFINITIONS, build_report
 from bot.web.charts import bar_rows
 from bot.web.render import render
@@ -77,7 +78,9 @@ async def users_page(request: web.Request, who: Principal) -> web.StreamResponse
 async def customers(request: web.Request, who: Principal) -> web.StreamResponse:
     query = request.query.get("q", "").strip()[:200]
     found = await search_customers(request, query)
-    return render(request, "customers.html", {"query": query, "customers": found})
+    context = {"query": query, "customers": found}
+    context |= {"min_indexed": MIN_INDEXED, "window": SHORT_QUERY_WINDOW}
+    return render(request, "customers.html", context)
 
 
 async def reports(request: web.Request, who: Principal) -> web.StreamResponse:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Base
+from models.customer import is_search_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -19,6 +20,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_name=lambda name, kind, parent: not is_search_object(name),
     )
     with context.begin_transaction():
         context.run_migrations()
