@@ -1,8 +1,9 @@
-"""The daily rollup of message counts that long reports read (models/report_rollup.py).
+"""The daily rollups that long reports read (models/report_rollup.py).
 
-A UTC day is rolled up once it is over and every message of it has been read by the bot (a
-message the bot answers late, after a crash, still gets its intent within
-`unanswered_max_age_s`). Reports sum the rolled-up days and count the rest live, so the
+Messages: a UTC day is rolled up once it is over and every message of it has been read by the
+bot (a message the bot answers late, after a crash, still gets its intent within
+`unanswered_max_age_s`). Conversations: a day is tallied once settled, and again whenever the
+trigger has marked it stale. Reports sum the rolled-up days and count the rest live, so the
 figures are the same whether or not the roller has run.
 """
 
@@ -12,24 +13,29 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import FALLBACK_INTENT
-from models import DailyMessageCount, Message, RolledUpDay
+from bot.report_tallies import TALLY_FIELDS, tally_columns, targets_still_running, utc_day
+from models import (
+    Conversation,
+    DailyConversationTally,
+    DailyMessageCount,
+    Message,
+    RolledUpConversationDay,
+    RolledUpDay,
+    StaleConversationDay,
+)
 
 log = logging.getLogger(__name__)
 
 INTENT, FALLBACK = "intent", "fallback"
 CHUNK_DAYS = 31  # one transaction per month of backfill
-
-
-def utc_day(column: Any, dialect: str) -> Any:
-    """The column's UTC calendar day as 'YYYY-MM-DD'."""
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.date(column)  # SQLite stores UTC as text
+# A conversation is mostly done with a week after it started; one that changes later marks
+# its day stale (the trigger of migration 0011 fires for days older than SETTLED_DAYS - 1).
+SETTLED_DAYS = 7
 
 
 def midnight(day: date) -> datetime:
@@ -135,3 +141,106 @@ async def move_counted_texts(
             session.add(c(day=on_day, kind=FALLBACK, key=replacement, n=n))
             await session.flush()
         await session.execute(delete(c).where(*here, c.n <= 0))
+
+
+async def roll_up_conversations(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Tallies every settled day not rolled up or marked stale; returns how many it stored."""
+    async with sessions() as session:
+        oldest = await session.scalar(select(func.min(Conversation.created_at)))
+        if oldest is None:
+            return 0
+        last = now.date() - timedelta(days=SETTLED_DAYS)
+        stale = (
+            await session.execute(select(StaleConversationDay.id, StaleConversationDay.day))
+        ).all()
+        rolled = set(await session.scalars(select(RolledUpConversationDay.day)))
+        stale_days = {day for _, day in stale}
+        todo = {
+            day.isoformat()
+            for day in _days(oldest.date(), last)
+            if day.isoformat() not in rolled or day.isoformat() in stale_days
+        }
+        if not todo:
+            return 0
+        tallies, running = await _tally_days(session, todo, now)
+        done = sorted(todo - running)
+        c, t, r = StaleConversationDay, DailyConversationTally, RolledUpConversationDay
+        try:
+            await session.execute(delete(t).where(t.day.in_(done)))
+            await session.execute(delete(r).where(r.day.in_(done)))
+            await session.execute(delete(c).where(c.id.in_([i for i, d in stale if d in done])))
+            session.add_all(
+                t(day=day, channel=channel, **values)
+                for (day, channel), values in tallies.items()
+                if day not in running
+            )
+            session.add_all(r(day=day) for day in done)
+            await session.commit()
+        except IntegrityError:  # another process rolled these days up at the same time
+            return 0
+        return len(done)
+
+
+async def _tally_days(
+    session: AsyncSession, days: set[str], now: datetime
+) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str]]:
+    """The tallies of these days by channel, and which days still have a target running."""
+    dialect = session.get_bind().dialect.name
+    c = Conversation
+    day = utc_day(c.created_at, dialect)
+    spans = _ranges(sorted(date.fromisoformat(d) for d in days))
+    rows = await session.execute(
+        select(day, c.channel, targets_still_running(now), *tally_columns(dialect, now))
+        .where(within(c.created_at, spans))
+        .group_by(day, c.channel)
+    )
+    tallies: dict[tuple[str, str], dict[str, Any]] = {}
+    running: set[str] = set()
+    for on_day, channel, pending, *values in rows:
+        if pending:
+            running.add(str(on_day))
+        tallies[(str(on_day), channel)] = dict(
+            zip(TALLY_FIELDS, (v or 0 for v in values), strict=True)
+        )
+    return tallies, running
+
+
+async def rolled_conversation_days(session: AsyncSession, since: datetime) -> set[str]:
+    """Days from `since` whose rolled-up tallies are current."""
+    first = since.date().isoformat()
+    rolled = set(
+        await session.scalars(
+            select(RolledUpConversationDay.day).where(RolledUpConversationDay.day >= first)
+        )
+    )
+    stale = set(
+        await session.scalars(
+            select(StaleConversationDay.day).where(StaleConversationDay.day >= first)
+        )
+    )
+    return rolled - stale
+
+
+def unrolled_ranges(first: date, last: date, rolled: set[str]) -> list[tuple[datetime, datetime]]:
+    """[start, end) spans of the days from first to last (inclusive) not in `rolled`."""
+    return _ranges([d for d in _days(first, last) if d.isoformat() not in rolled])
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _ranges(days: list[date]) -> list[tuple[datetime, datetime]]:
+    """Sorted days merged into [start, end) spans of consecutive days."""
+    spans: list[tuple[datetime, datetime]] = []
+    for day in days:
+        start, end = midnight(day), midnight(day + timedelta(days=1))
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def within(column: Any, spans: list[tuple[datetime, datetime]]) -> ColumnElement[bool]:
+    return or_(*((column >= start) & (column < end) for start, end in spans))

@@ -11,15 +11,23 @@ import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.nlu.result import FALLBACK_INTENT
-from bot.report_rollup import FALLBACK, INTENT, counted, rolled_until, utc_day
+from bot.report_rollup import (
+    FALLBACK,
+    INTENT,
+    counted,
+    rolled_conversation_days,
+    rolled_until,
+    unrolled_ranges,
+    within,
+)
+from bot.report_tallies import TALLY_FIELDS, Tally, tally_columns, utc_day
 from bot.spreadsheet import spreadsheet_safe
-from models import Conversation, DailyMessageCount, Message
+from models import Conversation, DailyConversationTally, DailyMessageCount, Message
 
 DEFINITIONS = {
     "conversations": "Conversations started in the period.",
@@ -50,42 +58,6 @@ def reason_kind(reason: str | None) -> str:
         if needle in text:
             return kind
     return "other"
-
-
-@dataclass
-class Tally:
-    """Sums for one slice (all, one day, one channel), as the aggregate query returns them."""
-
-    conversations: int = 0
-    escalated: int = 0
-    first_response_sum: float = 0.0
-    first_response_n: int = 0
-    handling_sum: float = 0.0
-    handling_n: int = 0
-    resolution_sum: float = 0.0
-    resolution_n: int = 0
-    sla_met: int = 0
-    sla_due: int = 0
-    csat_good: int = 0
-    csat_rated: int = 0
-
-    def add(self, other: Tally) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def figures(self) -> dict[str, float | int | None]:
-        n = self.conversations
-        return {
-            "conversations": n,
-            "containment_rate": _share(n - self.escalated, n),
-            "escalation_rate": _share(self.escalated, n),
-            "first_response_s": _mean(self.first_response_sum, self.first_response_n),
-            "handling_s": _mean(self.handling_sum, self.handling_n),
-            "resolution_s": _mean(self.resolution_sum, self.resolution_n),
-            "sla_attainment": _share(self.sla_met, self.sla_due),
-            "csat": _share(self.csat_good, self.csat_rated),
-            "csat_ratings": self.csat_rated,
-        }
 
 
 @dataclass
@@ -123,8 +95,8 @@ class Report:
 async def build_report(
     sessions: async_sessionmaker[AsyncSession], days: int, now: datetime
 ) -> Report:
-    """All figures are aggregated by the database: the rows read are one per day and channel,
-    one per distinct escalation reason and the top intents, whatever the period's size."""
+    """All figures are aggregated by the database, and settled days are read from the daily
+    rollup: the rows read are about one per day and channel, whatever the period's size."""
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     overall, by_day, by_channel = Tally(), defaultdict(Tally), defaultdict(Tally)
     async with sessions() as session:
@@ -153,46 +125,27 @@ async def build_report(
 async def _tallies(
     session: AsyncSession, dialect: str, since: datetime, now: datetime
 ) -> list[tuple[str, str, Tally]]:
-    c = Conversation
-    day = utc_day(c.created_at, dialect)
-    escalated = c.escalated_at.is_not(None)
-    answered = c.first_human_response_at.is_not(None)
-    resolved = c.resolved_at.is_not(None)
-    due = escalated & c.first_response_due_at.is_not(None)
-    count = func.count
-    statement = (
-        select(
-            day.label("day"),
-            c.channel,
-            count(),
-            count().filter(escalated),
-            func.sum(_seconds(c.escalated_at, c.first_human_response_at, dialect)).filter(
-                escalated & answered
-            ),
-            count().filter(escalated & answered),
-            func.sum(_seconds(c.first_human_response_at, c.resolved_at, dialect)).filter(
-                answered & resolved
-            ),
-            count().filter(answered & resolved),
-            func.sum(_seconds(c.created_at, c.resolved_at, dialect)).filter(resolved),
-            count().filter(resolved),
-            count().filter(due & answered & (c.first_human_response_at <= c.first_response_due_at)),
-            count().filter(due & (answered | (c.first_response_due_at < now))),
-            count().filter(c.csat >= 4),
-            count().filter(c.csat.is_not(None)),
+    """Settled days from the rollup, the others (recent, or changed since) counted live."""
+    rolled = await rolled_conversation_days(session, since)
+    t = DailyConversationTally
+    stored = await session.scalars(select(t).where(t.day >= since.date().isoformat()))
+    slices = [
+        (row.day, row.channel, Tally(*(getattr(row, name) for name in TALLY_FIELDS)))
+        for row in stored
+        if row.day in rolled
+    ]
+    ranges = unrolled_ranges(since.date(), now.date(), rolled)
+    if ranges:
+        c = Conversation
+        day = utc_day(c.created_at, dialect)
+        rows = await session.execute(
+            select(day, c.channel, *tally_columns(dialect, now))
+            .where(within(c.created_at, ranges))
+            .group_by(day, c.channel)
         )
-        .where(c.created_at >= since)
-        .group_by(day, c.channel)
-    )
-    rows = await session.execute(statement)
-    return [(str(d), channel, Tally(*(v or 0 for v in values))) for d, channel, *values in rows]
-
-
-def _seconds(start: Any, end: Any, dialect: str) -> Any:
-    """Seconds from start to end, never negative (clocks of two processes can disagree)."""
-    if dialect == "postgresql":
-        return func.greatest(0.0, func.extract("epoch", end - start))
-    return func.max(0.0, (func.julianday(end) - func.julianday(start)) * 86400.0)
+        for d, channel, *values in rows:
+            slices.append((str(d), channel, Tally(*(v or 0 for v in values))))
+    return slices
 
 
 async def _reasons(session: AsyncSession, since: datetime) -> Counter[str]:
@@ -232,11 +185,3 @@ async def _top(
         .limit(TOP + 1)
     )
     return [(str(value), int(n)) for value, n in rows]
-
-
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-def _mean(total: float, n: int) -> float | None:
-    return round(total / n, 1) if n else None

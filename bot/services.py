@@ -26,7 +26,7 @@ from bot.nlu.store import ModelStore
 from bot.outbox import Dispatcher, RetryPolicy
 from bot.rate_limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bot.redis_bus import RedisBus
-from bot.report_rollup import roll_up
+from bot.report_rollup import roll_up, roll_up_conversations
 from bot.sender_throttle import SenderThrottle
 from bot.settings import Settings
 from channels.base import OutputChannel
@@ -309,8 +309,9 @@ async def watch_rollup(services: Services, interval_s: float = ROLLUP_CHECK_S) -
     while True:
         try:
             added = await roll_up(services.sessions, utcnow(), grace)
-            if added:
-                log.info("days rolled up for reports", extra={"days": added})
+            tallied = await roll_up_conversations(services.sessions, utcnow())
+            if added or tallied:
+                log.info("days rolled up for reports", extra={"days": added, "tallied": tallied})
         except Exception:
             log.exception("rolling up days for reports failed")
         await asyncio.sleep(interval_s)

@@ -11,7 +11,13 @@ from models.login_session import LoginSession
 from models.message import Direction, Message, SenderKind
 from models.note import CannedResponse, ConversationNote
 from models.outbox import OutboxItem, OutboxStatus
-from models.report_rollup import DailyMessageCount, RolledUpDay
+from models.report_rollup import (
+    DailyConversationTally,
+    DailyMessageCount,
+    RolledUpConversationDay,
+    RolledUpDay,
+    StaleConversationDay,
+)
 from models.runtime_setting import RuntimeSetting
 from models.slack_thread import SlackAgentThread
 
@@ -28,6 +34,7 @@ __all__ = [
     "ConversationState",
     "Customer",
     "CustomerIdentity",
+    "DailyConversationTally",
     "DailyMessageCount",
     "Direction",
     "FaqIntent",
@@ -35,8 +42,10 @@ __all__ = [
     "Message",
     "OutboxItem",
     "OutboxStatus",
+    "RolledUpConversationDay",
     "RolledUpDay",
     "RuntimeSetting",
     "SenderKind",
     "SlackAgentThread",
+    "StaleConversationDay",
 ]
