@@ -1,11 +1,12 @@
 """Cost on an empty database and on a year of a busy company's data, in one run.
 
-For each database (empty, then seeded by bench/seed.py at the size asked for) this starts a
-real `deskbot serve`, drives web-chat load through it (bench/load.py's conversations), times
-the web-chat round trip (a new session and its first message) one at a time, and times the
-API pages an agent and an admin open (reports over 30 and 365 days and as CSV, the queue, the
-conversation list, a customer panel, customer search). Prints each figure for both databases
-and the ratio.
+Two databases, one empty and one seeded by bench/seed.py at the size asked for (then rolled
+up, as the service does on its first start), each behind a real `deskbot serve`. Taken in
+turn on the two servers: web-chat load (bench/load.py's conversations) in rounds that
+alternate which goes first, the web-chat round trip (a new session and its first message)
+one at a time, and the API pages an agent and an admin open (reports over 30 and 365 days and
+as CSV, the queue, the conversation list, a customer panel, customer search). Prints each
+figure for both databases and the ratio.
 
     .venv/bin/python -m bench.scale --customers 50000 --conversations 200000 --messages 2000000
     .venv/bin/python -m bench.scale --db sqlite --customers 5000 --conversations 20000 \\
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +34,7 @@ from bench.engine import database, drop, questions
 from bench.load import conversation, drive, free_port, script, start_server, wait_healthy
 from bench.seed import Size, describe, seed_url
 from bot.database import make_engine, make_sessionmaker, upgrade
-from bot.report_rollup import roll_up
+from bot.report_rollup import roll_up, roll_up_conversations
 from bot.settings import async_driver_url
 from models.base import utcnow
 
@@ -52,7 +55,7 @@ PAGES = (
 
 @dataclass
 class Figures:
-    throughput: float = 0.0
+    throughput: list[float] = field(default_factory=list)
     round_trip_ms: list[float] = field(default_factory=list)
     pages_ms: dict[str, list[float]] = field(default_factory=dict)
 
@@ -76,68 +79,111 @@ async def _roll_up(url: str) -> None:
     engine = make_engine(async_driver_url(url))
     try:
         started = time.perf_counter()
-        days = await roll_up(make_sessionmaker(engine), utcnow(), ROLLUP_GRACE)
-        print(f"  rolled up {days} days in {time.perf_counter() - started:.1f} s", flush=True)
+        sessions = make_sessionmaker(engine)
+        days = await roll_up(sessions, utcnow(), ROLLUP_GRACE)
+        tallied = await roll_up_conversations(sessions, utcnow())
+        print(
+            f"  rolled up {days} days of messages and {tallied} of conversations "
+            f"in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
     finally:
         await engine.dispose()
 
 
-async def measure(kind: str, size: Size | None, args: argparse.Namespace) -> Figures:
-    with tempfile.TemporaryDirectory() as tmp:
-        url, name = await prepared_database(kind, Path(tmp), size)
-        data_dir = Path(tmp) / "var"
-        data_dir.mkdir(mode=0o700)
-        token = secrets.token_urlsafe(24)
-        (data_dir / "admin_token.txt").write_text(token)
-        (data_dir / "admin_token.txt").chmod(0o600)
-        port = free_port()
-        server = start_server(url, data_dir, port, 1, None)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            await wait_healthy(base, server)
-            return await _figures(base, token, args)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            await drop(name)
+@dataclass
+class Served:
+    base: str
+    token: str
+    figures: Figures = field(default_factory=Figures)
+    ids: dict[str, int] = field(default_factory=dict)
 
 
-async def _figures(base: str, token: str, args: argparse.Namespace) -> Figures:
-    figures = Figures()
+@contextlib.asynccontextmanager
+async def served(kind: str, tmp: Path, size: Size | None) -> AsyncIterator[Served]:
+    data_dir, token = _data_dir(tmp)
+    url, name = await prepared_database(kind, tmp, size)
+    port = free_port()
+    server = start_server(url, data_dir, port, 1, None)
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", server)
+        yield Served(f"http://127.0.0.1:{port}", token)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        await drop(name)
+
+
+def _data_dir(tmp: Path) -> tuple[Path, str]:
+    """A server's data directory with a known admin token."""
+    data_dir = tmp / "var"
+    data_dir.mkdir(mode=0o700, parents=True)
+    token = secrets.token_urlsafe(24)
+    (data_dir / "admin_token.txt").write_text(token)
+    (data_dir / "admin_token.txt").chmod(0o600)
+    return data_dir, token
+
+
+async def measure(both: list[Served], args: argparse.Namespace) -> None:
+    """Rounds alternate which database goes first, so neither gets the warmer machine."""
     rng = random.Random(11)
     faq = questions(2000)
+    for round_ in range(args.rounds):
+        for target in both if round_ % 2 == 0 else both[::-1]:
+            target.figures.throughput.append(await _throughput(target, rng, faq, args))
+    async with aiohttp.ClientSession() as http:
+        for target in both:
+            target.ids = await _latest(http, target)
+        for _ in range(TIMED_REPEATS * 3):
+            for target in both:
+                target.figures.round_trip_ms.append(await _round_trip(http, target, rng, faq))
+        for page in PAGES:
+            for _ in range(TIMED_REPEATS):
+                for target in both:
+                    times = target.figures.pages_ms.setdefault(page, [])
+                    times.append(await _page(http, target, page.format(**target.ids)))
+
+
+async def _throughput(
+    target: Served, rng: random.Random, faq: list[str], args: argparse.Namespace
+) -> float:
     scripts = [script(rng, args.turns, faq, 0.1, 0.05) for _ in range(args.conversations_load)]
 
     async def one(http, n, lines, tally, deadline):  # type: ignore[no-untyped-def]
-        await conversation(http, base, lines, tally, deadline)
+        await conversation(http, target.base, lines, tally, deadline)
 
     tally, elapsed = await drive(scripts, 300, one)
-    figures.throughput = tally.acked / elapsed
-    headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession() as http:
-        for _ in range(TIMED_REPEATS * 3):
-            started = time.perf_counter()
-            async with http.post(f"{base}/webchat/sessions", json={}) as response:
-                visitor = {"Authorization": f"Bearer {(await response.json())['token']}"}
-            async with http.post(
-                f"{base}/webchat/messages", json={"text": rng.choice(faq)}, headers=visitor
-            ) as response:
-                await response.read()
-            figures.round_trip_ms.append((time.perf_counter() - started) * 1000)
-        async with http.get(f"{base}/api/conversations", headers=headers) as response:
-            latest = (await response.json())["conversations"][0]
-        ids = {"customer": latest["customer_id"], "conversation": latest["id"]}
-        for page in PAGES:
-            path = page.format(**ids)
-            times = figures.pages_ms.setdefault(page, [])
-            for _ in range(TIMED_REPEATS):
-                started = time.perf_counter()
-                async with http.get(f"{base}{path}", headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise SystemExit(f"{path}: HTTP {response.status}")
-                times.append((time.perf_counter() - started) * 1000)
-    return figures
+    return tally.acked / elapsed
+
+
+async def _latest(http: aiohttp.ClientSession, target: Served) -> dict[str, int]:
+    headers = {"Authorization": f"Bearer {target.token}"}
+    async with http.get(f"{target.base}/api/conversations", headers=headers) as response:
+        latest = (await response.json())["conversations"][0]
+    return {"customer": latest["customer_id"], "conversation": latest["id"]}
+
+
+async def _round_trip(
+    http: aiohttp.ClientSession, target: Served, rng: random.Random, faq: list[str]
+) -> float:
+    started = time.perf_counter()
+    async with http.post(f"{target.base}/webchat/sessions", json={}) as response:
+        visitor = {"Authorization": f"Bearer {(await response.json())['token']}"}
+    async with http.post(
+        f"{target.base}/webchat/messages", json={"text": rng.choice(faq)}, headers=visitor
+    ) as response:
+        await response.read()
+    return (time.perf_counter() - started) * 1000
+
+
+async def _page(http: aiohttp.ClientSession, target: Served, path: str) -> float:
+    headers = {"Authorization": f"Bearer {target.token}"}
+    started = time.perf_counter()
+    async with http.get(f"{target.base}{path}", headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path}: HTTP {response.status}")
+    return (time.perf_counter() - started) * 1000
 
 
 def report(empty: Figures, year: Figures) -> None:
@@ -146,7 +192,12 @@ def report(empty: Figures, year: Figures) -> None:
         print(f"{label:<44} {a:>10.1f} {b:>12.1f} {unit:<6} {ratio:>6.2f}x")
 
     print(f"{'':<44} {'empty':>10} {'a year':>12} {'':<6} {'year/empty':>6}")
-    row("web-chat throughput", empty.throughput, year.throughput, "msg/s")
+    row(
+        "web-chat throughput, median of rounds",
+        statistics.median(empty.throughput),
+        statistics.median(year.throughput),
+        "msg/s",
+    )
     row(
         "round trip (session + message), p50",
         statistics.median(empty.round_trip_ms),
@@ -164,15 +215,24 @@ def report(empty: Figures, year: Figures) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     size = Size(args.customers, args.conversations, args.messages)
-    print(f"{args.db}: empty database", flush=True)
-    empty = await measure(args.db, None, args)
-    print(f"{args.db}: a year of data", flush=True)
-    year = await measure(args.db, size, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"{args.db}: an empty database and a year of data, both served", flush=True)
+        async with (
+            served(args.db, Path(tmp) / "empty", None) as empty,
+            served(args.db, Path(tmp) / "year", size) as year,
+        ):
+            await measure([empty, year], args)
     print(
-        f"load: {args.conversations_load} web-chat conversations x {args.turns} turns; "
-        f"pages: median of {TIMED_REPEATS}"
+        f"load: {args.conversations_load} web-chat conversations x {args.turns} turns, "
+        f"{args.rounds} rounds each; round trips: {TIMED_REPEATS * 3}; pages: median of "
+        f"{TIMED_REPEATS}; each figure taken alternately on the two servers"
     )
-    report(empty, year)
+    print(f"throughput rounds: empty {_rounded(empty)}, a year {_rounded(year)}")
+    report(empty.figures, year.figures)
+
+
+def _rounded(target: Served) -> list[int]:
+    return [round(x) for x in target.figures.throughput]
 
 
 def main() -> None:
@@ -183,7 +243,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--conversations", type=int, default=200_000)
     parser.add_argument("--messages", type=int, default=2_000_000)
-    parser.add_argument("--conversations-load", type=int, default=50)
+    parser.add_argument("--conversations-load", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--turns", type=int, default=20)
     asyncio.run(run(parser.parse_args()))
 

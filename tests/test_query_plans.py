@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient
 from bench.seed import Size, seed_url
 from bot import database, keys
 from bot.app import init_app
-from bot.report_rollup import roll_up
+from bot.report_rollup import roll_up, roll_up_conversations
 from bot.settings import Settings
 from models import AgentRole
 from models.base import utcnow
@@ -116,9 +116,10 @@ async def _every_get_route(client: TestClient, conversation: int, agent: int) ->
         f"/api/customers/{customer}/erase", json={"confirm": customer}, headers=admin
     )
     assert erased.status == 200, await erased.text()
-    # the day's rollup, as the service's hourly job runs it once the day is over
+    # the rollups, as the service's hourly job runs them once the days are over and settled
     tomorrow = utcnow() + timedelta(days=1, hours=3)
     await roll_up(client.app[keys.SESSIONS], tomorrow, timedelta(hours=2))
+    await roll_up_conversations(client.app[keys.SESSIONS], utcnow() + timedelta(days=8))
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
