@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime, utcnow
@@ -17,9 +17,24 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+PENDING = text("status = 'pending'")
+
+
 class OutboxItem(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # the dispatcher's lease: the oldest due pending row of each thread (migration 0013)
+        Index("ix_outbox_pending", "id", postgresql_where=PENDING, sqlite_where=PENDING),
+        Index(
+            "ix_outbox_pending_thread",
+            "channel",
+            "external_thread",
+            "id",
+            postgresql_where=PENDING,
+            sqlite_where=PENDING,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(
