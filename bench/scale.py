@@ -30,6 +30,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.cpu import CpuMeter
 from bench.engine import database, drop, questions
 from bench.load import conversation, drive, free_port, script, start_server, wait_healthy
 from bench.seed import Size, describe, seed_url
@@ -56,6 +57,8 @@ PAGES = (
 @dataclass
 class Figures:
     throughput: list[float] = field(default_factory=list)
+    server_cpu_ms: list[float] = field(default_factory=list)  # per message, each round
+    postgres_cpu_ms: list[float] = field(default_factory=list)
     round_trip_ms: list[float] = field(default_factory=list)
     pages_ms: dict[str, list[float]] = field(default_factory=dict)
 
@@ -95,6 +98,7 @@ async def _roll_up(url: str) -> None:
 class Served:
     base: str
     token: str
+    pid: int
     figures: Figures = field(default_factory=Figures)
     ids: dict[str, int] = field(default_factory=dict)
 
@@ -107,7 +111,7 @@ async def served(kind: str, tmp: Path, size: Size | None) -> AsyncIterator[Serve
     server = start_server(url, data_dir, port, 1, None)
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", server)
-        yield Served(f"http://127.0.0.1:{port}", token)
+        yield Served(f"http://127.0.0.1:{port}", token, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -130,7 +134,7 @@ async def measure(both: list[Served], args: argparse.Namespace) -> None:
     faq = questions(2000)
     for round_ in range(args.rounds):
         for target in both if round_ % 2 == 0 else both[::-1]:
-            target.figures.throughput.append(await _throughput(target, rng, faq, args))
+            await _throughput(target, rng, faq, args)
     async with aiohttp.ClientSession() as http:
         for target in both:
             target.ids = await _latest(http, target)
@@ -146,14 +150,22 @@ async def measure(both: list[Served], args: argparse.Namespace) -> None:
 
 async def _throughput(
     target: Served, rng: random.Random, faq: list[str], args: argparse.Namespace
-) -> float:
+) -> None:
+    """One round of load; the other server idles meanwhile, so PostgreSQL's CPU in the
+    round is this server's (its idle peer's polling included, a small and even share)."""
     scripts = [script(rng, args.turns, faq, 0.1, 0.05) for _ in range(args.conversations_load)]
 
     async def one(http, n, lines, tally, deadline):  # type: ignore[no-untyped-def]
         await conversation(http, target.base, lines, tally, deadline)
 
+    meter = CpuMeter(target.pid)
+    meter.start()
     tally, elapsed = await drive(scripts, 300, one)
-    return tally.acked / elapsed
+    usage = meter.stop()
+    messages = max(tally.acked, 1)
+    target.figures.throughput.append(tally.acked / elapsed)
+    target.figures.server_cpu_ms.append(usage.seconds["server"] * 1000 / messages)
+    target.figures.postgres_cpu_ms.append(usage.seconds["postgres"] * 1000 / messages)
 
 
 async def _latest(http: aiohttp.ClientSession, target: Served) -> dict[str, int]:
@@ -198,6 +210,19 @@ def report(empty: Figures, year: Figures) -> None:
         statistics.median(year.throughput),
         "msg/s",
     )
+    row(
+        "server CPU per message, median of rounds",
+        statistics.median(empty.server_cpu_ms),
+        statistics.median(year.server_cpu_ms),
+        "ms",
+    )
+    if any(empty.postgres_cpu_ms):
+        row(
+            "PostgreSQL CPU per message, median of rounds",
+            statistics.median(empty.postgres_cpu_ms),
+            statistics.median(year.postgres_cpu_ms),
+            "ms",
+        )
     row(
         "round trip (session + message), p50",
         statistics.median(empty.round_trip_ms),

@@ -14,7 +14,7 @@ from models import Customer
 
 MIN_INDEXED = 3
 SHORT_QUERY_WINDOW = 5_000
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # customers.id is a 32-bit INTEGER
 FTS = table("customers_fts", column("rowid", Integer))
 
 
@@ -23,7 +23,7 @@ def search_statement(query: str, dialect: str, limit: int) -> Select[tuple[Custo
     if not query:
         return statement
     matches: list[ColumnElement[bool]] = []
-    if query.isdigit() and int(query) <= MAX_ID:
+    if query.isascii() and query.isdigit() and int(query) <= MAX_ID:
         matches.append(Customer.id == int(query))
     if len(query) >= MIN_INDEXED:
         matches.append(_indexed(query, dialect))

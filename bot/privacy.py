@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.report_rollup import move_counted_texts
+from bot.report_rollup import move_counted_texts, take_turns
 from models import (
     AuditEntry,
     Conversation,
@@ -103,6 +103,9 @@ async def erase_customer(
 ) -> dict[str, int]:
     async with sessions() as session:
         customer = await _customer(session, customer_id)
+        await take_turns(session)
+        customer.erased_at = utcnow()
+        await session.flush()  # the first write: on SQLite, the turn take_turns speaks of
         ids = select(Conversation.id).where(Conversation.customer_id == customer_id)
         await move_counted_texts(session, Message.conversation_id.in_(ids), REDACTED)
         messages = await session.execute(
@@ -140,7 +143,6 @@ async def erase_customer(
         customer.display_name = ""
         customer.email = None
         customer.attributes = {}
-        customer.erased_at = utcnow()
         counts = {
             "messages_redacted": messages.rowcount,
             "notes_redacted": notes.rowcount,

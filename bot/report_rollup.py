@@ -34,8 +34,19 @@ log = logging.getLogger(__name__)
 INTENT, FALLBACK = "intent", "fallback"
 CHUNK_DAYS = 31  # one transaction per month of backfill
 # A conversation is mostly done with a week after it started; one that changes later marks
-# its day stale (the trigger of migration 0011 fires for days older than SETTLED_DAYS - 1).
+# its day stale (the trigger of migration 0011 fires for days older than SETTLED_DAYS - 2,
+# a day's margin for the application's and the database's clocks).
 SETTLED_DAYS = 7
+ROLLUP_LOCK = 0x6465736B  # "desk": the advisory lock key of take_turns
+
+
+async def take_turns(session: AsyncSession) -> None:
+    """Serialises the rollers and erasure, whose reads and writes of the rollup must not
+    interleave (an erasure between a roller's count and its commit would leave the erased
+    texts counted). On PostgreSQL a transaction-scoped advisory lock; on SQLite the caller's
+    first statement must be a write, which takes the database's one write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(ROLLUP_LOCK)))
 
 
 def midnight(day: date) -> datetime:
@@ -57,6 +68,7 @@ async def roll_up(
     added = 0
     while True:
         async with sessions() as session:
+            await take_turns(session)
             first = await _first_unrolled(session)
             if first is None or first > last:
                 return added
@@ -146,6 +158,7 @@ async def move_counted_texts(
 async def roll_up_conversations(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
     """Tallies every settled day not rolled up or marked stale; returns how many it stored."""
     async with sessions() as session:
+        await take_turns(session)
         oldest = await session.scalar(select(func.min(Conversation.created_at)))
         if oldest is None:
             return 0
@@ -168,7 +181,9 @@ async def roll_up_conversations(sessions: async_sessionmaker[AsyncSession], now:
         try:
             await session.execute(delete(t).where(t.day.in_(done)))
             await session.execute(delete(r).where(r.day.in_(done)))
-            await session.execute(delete(c).where(c.id.in_([i for i, d in stale if d in done])))
+            if stale:  # marks made since this pass read them stay, for the next pass
+                newest_seen = max(i for i, _ in stale)
+                await session.execute(delete(c).where(c.day.in_(done), c.id <= newest_seen))
             session.add_all(
                 t(day=day, channel=channel, **values)
                 for (day, channel), values in tallies.items()

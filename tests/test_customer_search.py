@@ -54,6 +54,8 @@ async def test_a_customer_is_found_by_part_of_their_name_or_email(client: TestCl
     by_id = await found(client, str(ids["Grace Hopper"]))  # also a substring of "100% ..."
     assert by_id[-1] == "Grace Hopper"
     assert await found(client, "nobody-like-this") == []
+    assert await found(client, "4155552671") == []  # a phone number: beyond any id
+    assert await found(client, "9" * 40) == []
 
 
 async def test_search_text_is_taken_literally(client: TestClient) -> None:
@@ -62,7 +64,7 @@ async def test_search_text_is_taken_literally(client: TestClient) -> None:
     assert await found(client, "l_deal") == ["100% Real Ltd"]  # `_` is not a wildcard
     assert await found(client, "%%%") == []
     assert await found(client, '"The Rock"') == ['Dwayne "The Rock" Johnson']
-    for hostile in ("' OR 1=1 --", "NEAR(a b)", "grace*", "a AND b", "\\", "^x"):
+    for hostile in ("' OR 1=1 --", "NEAR(a b)", "grace*", "a AND b", "\\", "^x", "²", "①"):
         assert await found(client, hostile) == [], hostile
 
 

@@ -234,3 +234,38 @@ async def test_a_day_waits_while_a_first_response_target_is_still_running(
     assert await roll_up_conversations(sessions, later) == 1
     async with sessions() as session:
         assert await session.get(RolledUpConversationDay, day) is not None
+
+
+async def test_an_erasure_while_the_rollup_counts_leaves_no_text_behind(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session:
+        customers = (
+            await session.scalars(
+                select(Conversation.customer_id)
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(Message.intent == FALLBACK_INTENT, Message.direction == "in")
+                .where(Message.created_at < NOW - timedelta(days=2))
+                .distinct()
+                .limit(3)
+            )
+        ).all()
+    await asyncio.gather(
+        roll_up(sessions, NOW, GRACE),
+        *(erase_customer(sessions, c, "admin@acme.test") for c in customers),
+    )
+    async with sessions() as session:
+        kept = set(
+            await session.scalars(
+                select(DailyMessageCount.key).where(DailyMessageCount.kind == "fallback")
+            )
+        )
+        remaining = set(
+            await session.scalars(
+                select(func.lower(Message.text)).where(
+                    Message.intent == FALLBACK_INTENT, Message.direction == "in"
+                )
+            )
+        )
+    assert kept <= remaining
+    assert await build_report(sessions, 365, NOW) == await live_report(sessions, 365)

@@ -8,9 +8,9 @@ Create Date: 2026-12-02
 
 Empty at first: the running service rolls up every finished day on start and hourly after
 (bot/report_rollup.py); until then reports count those days live. The triggers fire only for
-conversations older than six days (bot.report_rollup.SETTLED_DAYS - 1); younger days are not
-tallied yet. A later migration that rebuilds `conversations` in SQLite batch mode must create
-the triggers again.
+conversations older than five days (bot.report_rollup.SETTLED_DAYS - 2: younger days are not
+tallied yet, and a day's margin covers the application's and the database's clocks). A later
+migration that rebuilds `conversations` in SQLite batch mode must create the triggers again.
 """
 
 from collections.abc import Sequence
@@ -46,18 +46,18 @@ PG_TRIGGERS = (
     "BEGIN INSERT INTO stale_conversation_days (day) "
     "VALUES (to_char(timezone('UTC', OLD.created_at), 'YYYY-MM-DD')); RETURN NULL; END $$",
     f"CREATE TRIGGER conversations_stale_on_update AFTER UPDATE OF {TALLIED} ON conversations "
-    "FOR EACH ROW WHEN (OLD.created_at < now() - interval '6 days') "
+    "FOR EACH ROW WHEN (OLD.created_at < now() - interval '5 days') "
     "EXECUTE FUNCTION mark_conversation_day_stale()",
     "CREATE TRIGGER conversations_stale_on_delete AFTER DELETE ON conversations "
-    "FOR EACH ROW WHEN (OLD.created_at < now() - interval '6 days') "
+    "FOR EACH ROW WHEN (OLD.created_at < now() - interval '5 days') "
     "EXECUTE FUNCTION mark_conversation_day_stale()",
 )
 SQLITE_TRIGGERS = (
     f"CREATE TRIGGER conversations_stale_on_update AFTER UPDATE OF {TALLIED} ON conversations "
-    "WHEN OLD.created_at < datetime('now', '-6 days') BEGIN "
+    "WHEN OLD.created_at < datetime('now', '-5 days') BEGIN "
     "INSERT INTO stale_conversation_days (day) VALUES (date(OLD.created_at)); END",
     "CREATE TRIGGER conversations_stale_on_delete AFTER DELETE ON conversations "
-    "WHEN OLD.created_at < datetime('now', '-6 days') BEGIN "
+    "WHEN OLD.created_at < datetime('now', '-5 days') BEGIN "
     "INSERT INTO stale_conversation_days (day) VALUES (date(OLD.created_at)); END",
 )
 
