@@ -71,6 +71,24 @@ async def rows(sessions: Sessions, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def fallback_texts(sessions: Sessions) -> tuple[set[str], set[str]]:
+    """The texts the fallback rollup holds, and those the messages still hold."""
+    async with sessions() as session:
+        kept = set(
+            await session.scalars(
+                select(DailyMessageCount.key).where(DailyMessageCount.kind == "fallback")
+            )
+        )
+        remaining = set(
+            await session.scalars(
+                select(func.lower(Message.text)).where(
+                    Message.intent == FALLBACK_INTENT, Message.direction == "in"
+                )
+            )
+        )
+    return kept, remaining
+
+
 async def test_reports_read_the_same_figures_from_the_rollup(sessions: Sessions) -> None:
     before = {days: await build_report(sessions, days, NOW) for days in (1, 7, 30, 365)}
     assert before[365].top_fallbacks and before[365].top_intents
@@ -116,19 +134,7 @@ async def test_erasure_takes_the_customers_texts_out_of_the_rollup_too(sessions:
     await erase_customer(sessions, customer_id, "admin@acme.test")
     report = await build_report(sessions, 365, NOW)
     assert report == await live_report(sessions, 365)
-    async with sessions() as session:
-        kept = set(
-            await session.scalars(
-                select(DailyMessageCount.key).where(DailyMessageCount.kind == "fallback")
-            )
-        )
-        remaining = set(
-            await session.scalars(
-                select(func.lower(Message.text)).where(
-                    Message.intent == FALLBACK_INTENT, Message.direction == "in"
-                )
-            )
-        )
+    kept, remaining = await fallback_texts(sessions)
     assert kept <= remaining | {REDACTED}  # no text in the rollup that the messages lost
     assert REDACTED in kept
     one_offs = {t for t in erased_texts if t not in remaining}
@@ -254,18 +260,6 @@ async def test_an_erasure_while_the_rollup_counts_leaves_no_text_behind(
         roll_up(sessions, NOW, GRACE),
         *(erase_customer(sessions, c, "admin@acme.test") for c in customers),
     )
-    async with sessions() as session:
-        kept = set(
-            await session.scalars(
-                select(DailyMessageCount.key).where(DailyMessageCount.kind == "fallback")
-            )
-        )
-        remaining = set(
-            await session.scalars(
-                select(func.lower(Message.text)).where(
-                    Message.intent == FALLBACK_INTENT, Message.direction == "in"
-                )
-            )
-        )
+    kept, remaining = await fallback_texts(sessions)
     assert kept <= remaining
     assert await build_report(sessions, 365, NOW) == await live_report(sessions, 365)
