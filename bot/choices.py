@@ -25,12 +25,15 @@ _CHINESE_ORDINALS = {"一": 1, "二": 2, "三": 3, "两": 2}
 _ORDINAL = re.compile(
     r"^(?:第\s*)?([1-9一二两三])\s*(?:个|项|条)?$|^(?:option|number|#)\s*([1-9])$"
 )
+_BARE_NUMBER = re.compile(r"^(?:#\s*)?\d{1,3}$")
 _ENGLISH_ORDINALS = {"first": 1, "second": 2, "third": 3, "the first": 1, "the second": 2}
 
 
 class Answer(enum.Enum):
     CHOSE = "chose"
     DECLINED = "declined"
+    OUT_OF_RANGE = "out_of_range"
+    """A number that names no option ("5" to three): the question is asked again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +64,11 @@ def read_reply(
         return None
     if pending.get("kind") == CLARIFY:
         options = [str(o) for o in pending.get("options") or []]
-        number = _number(said)
+        number = _number(said) if options else None
         if number is not None and 1 <= number <= len(options):
             return ChoiceReply(Answer.CHOSE, options[number - 1])
+        if number is not None or _BARE_NUMBER.match(said):
+            return ChoiceReply(Answer.OUT_OF_RANGE)
         for index, title in enumerate(titles or []):
             if index < len(options) and said == _plain(title):
                 return ChoiceReply(Answer.CHOSE, options[index])

@@ -18,6 +18,7 @@ from bot.choices import (
     CLARIFY,
     MAX_OPTIONS,
     Answer,
+    ChoiceReply,
     clarify_pending,
     confirm_pending,
     is_plain_answer,
@@ -102,6 +103,9 @@ IRREVERSIBLE_SIMILARITY = 0.85
 """An irreversible intent's answer goes out without asking only for an unmistakable question:
 near-certain, and nearly the words of one of its examples."""
 REJECTED_INTENT = "rejected_answer"
+TURN_ATTEMPTS = 3
+CHOICE_ENGINE = "choice"
+"""The NLU result is the customer's answer to what the bot asked, not a parse."""
 """The customer said the last answer did not help."""
 NO_MOOD = Sentiment(0.0, Label.NEUTRAL, (), "none")
 
@@ -130,6 +134,14 @@ class ReceiveResult:
 
 class _AlreadyAnswered(Exception):
     """Another delivery of the same message finished the bot's turn first."""
+
+
+class _TurnRaced(Exception):
+    """The conversation changed between reading it and committing the bot's turn."""
+
+    def __init__(self, nlu: NluResult) -> None:
+        super().__init__(nlu.intent)
+        self.nlu = nlu
 
 
 @dataclass(slots=True)
@@ -415,7 +427,33 @@ class ConversationEngine:
         sentiment: Sentiment,
         customer: str,
     ) -> tuple[list[MessageView], str]:
-        """`customer`: their id on the channel, where the replies go."""
+        """`customer`: their id on the channel, where the replies go. A turn that another
+        turn of the same conversation beat to the commit is thought again on what that turn
+        left (a second quick miss counts two); one that a person beat stays silent."""
+        for _attempt in range(TURN_ATTEMPTS):
+            try:
+                return await self._try_bot_turn(conversation, message, history, sentiment, customer)
+            except _TurnRaced as raced:
+                fresh = await self._conversation(conversation.id)
+                # A double-tapped "2": the other tap answered the question this one answers.
+                answered = raced.nlu.engine == CHOICE_ENGINE and (
+                    fresh.pending_choice != conversation.pending_choice
+                )
+                if fresh.state != S.BOT or answered:
+                    await self._mark_handled(message.id, raced.nlu)
+                    return [], fresh.state
+                conversation = fresh
+                history = await self._signals.history(conversation, message)
+        raise RuntimeError(f"message {message.id} lost the bot's turn {TURN_ATTEMPTS} times")
+
+    async def _try_bot_turn(
+        self,
+        conversation: Conversation,
+        message: Message,
+        history: History,
+        sentiment: Sentiment,
+        customer: str,
+    ) -> tuple[list[MessageView], str]:
         # "2", "ok" or a button's "yes" says nothing about the language: keep the conversation's.
         has_letters = any(ch.isalpha() for ch in message.text)
         if has_letters and not is_plain_answer(message.text):
@@ -425,14 +463,14 @@ class ConversationEngine:
         nlu = await self._understand(
             message.text, conversation.pending_choice, language, bool(history.earlier)
         )
-        if nlu.engine == "choice":  # an option's title picked in a chat of the other language
+        if nlu.engine == CHOICE_ENGINE:  # an option's title picked in a chat of the other language
             language = conversation.language
         signals = await self._signals.gather(conversation, message, nlu, sentiment, history)
         decision = decide(signals, self._policy.current)
         reply = await self._reply(nlu, decision, language)
         if (
             self._articles is not None
-            and nlu.engine != "choice"
+            and nlu.engine != CHOICE_ENGINE
             and (
                 article := await self._articles.turn(
                     conversation.id,
@@ -449,10 +487,9 @@ class ConversationEngine:
             replies, state = await self._commit_bot_turn(
                 conversation, message, nlu, decision, language, reply, customer
             )
-        except StateConflict:
-            # A person took the chat while we were thinking: the bot stays silent.
-            await self._mark_handled(message.id, nlu)
-            return [], await self._state_of(conversation.id)
+        except StateConflict as conflict:
+            # A person took the chat while we were thinking, or another turn committed.
+            raise _TurnRaced(nlu) from conflict
         except _AlreadyAnswered:
             # A redelivery raced the first delivery's turn and lost: one answer, not two.
             return [], await self._state_of(conversation.id)
@@ -479,13 +516,7 @@ class ConversationEngine:
             titles = await self._option_titles(pending, language)
             chosen = read_reply(text, pending, titles)
             if chosen is not None:
-                intent = chosen.intent if chosen.answer is Answer.CHOSE else DECLINED_INTENT
-                assert intent is not None
-                ranking = (IntentScore(intent, 1.0),)
-                # "None of these" to the options offered: the bot has not understood yet.
-                missed = intent == DECLINED_INTENT and pending.get("kind") == CLARIFY
-                outcome = Outcome.FALLBACK if missed else Outcome.CONFIDENT
-                return NluResult(intent, 1.0, ranking, outcome, "choice", "")
+                return await self._chosen(chosen, pending)
         nlu = await self._nlu.parse_async(text)
         if answered_before and is_bare_rejection(text):  # opening a chat, it is a problem
             return replace(nlu, intent=REJECTED_INTENT, outcome=Outcome.FALLBACK)
@@ -497,6 +528,22 @@ class ConversationEngine:
             if not unmistakable:
                 return replace(nlu, outcome=Outcome.CONFIRM)
         return nlu
+
+    async def _chosen(self, chosen: ChoiceReply, pending: dict[str, Any]) -> NluResult:
+        """The customer's answer to the bot's question, read as an NLU result."""
+        if chosen.answer is Answer.OUT_OF_RANGE:  # "5" to three options: ask again
+            options = [str(o) for o in pending.get("options") or []]
+            ranking = tuple(IntentScore(o, 1.0) for o in options)
+            return NluResult(options[0], 1.0, ranking, Outcome.AMBIGUOUS, CHOICE_ENGINE, "")
+        intent = chosen.intent if chosen.answer is Answer.CHOSE else DECLINED_INTENT
+        assert intent is not None
+        ranking = (IntentScore(intent, 1.0),)
+        # "None of these" to the options offered: the bot has not understood yet.
+        missed = intent == DECLINED_INTENT and pending.get("kind") == CLARIFY
+        # Picking an option is saying which was meant: an irreversible one picked from the
+        # list needs no second "yes" (the confirmation is for a guess, not a choice).
+        outcome = Outcome.FALLBACK if missed else Outcome.CONFIDENT
+        return NluResult(intent, 1.0, ranking, outcome, CHOICE_ENGINE, "")
 
     async def _option_titles(self, pending: dict[str, Any], language: str) -> list[str]:
         options = pending.get("options") or []
@@ -512,7 +559,7 @@ class ConversationEngine:
             return BotReply([say("declined", language)])
         if nlu.outcome is Outcome.OUT_OF_SCOPE:
             topics = await self._knowledge.sample_questions(language, 3)
-            joined = say("out_of_scope_joiner", language).join(f"“{t}”" for t in topics)
+            joined = say("out_of_scope_joiner", language).join(f"“{_as_title(t)}”" for t in topics)
             return BotReply([say("out_of_scope", language, topics=joined)])
         if nlu.outcome is Outcome.CONFIRM:
             question = await self._knowledge.sample_question(nlu.intent, language)
@@ -526,7 +573,8 @@ class ConversationEngine:
                 confirm_pending(nlu.intent),
             )
         if decision.action is Action.CLARIFY or nlu.outcome is Outcome.AMBIGUOUS:
-            clarify = await self._clarify(nlu, language)
+            again = nlu.engine == CHOICE_ENGINE  # a number that named no option
+            clarify = await self._clarify(nlu, language, "clarify_again" if again else "clarify")
             if clarify is not None:
                 return clarify
         if decision.action in (Action.ANSWER, Action.CLARIFY, Action.OFFER_HUMAN):
@@ -540,9 +588,11 @@ class ConversationEngine:
             return BotReply([say("offer_human_unclear", language)], {"quick_replies": [button]})
         return BotReply([say("fallback", language)])
 
-    async def _clarify(self, nlu: NluResult, language: str) -> BotReply | None:
+    async def _clarify(
+        self, nlu: NluResult, language: str, template: str = "clarify"
+    ) -> BotReply | None:
         """Up to three intents to choose from, as numbered lines (text channels) and buttons
-        (the web chat); None when fewer than two can be named."""
+        (the web chat); None when fewer than two can be named (a disabled intent cannot)."""
         intents, titles = [], []
         for score in nlu.ranking:
             if score.name == OUT_OF_SCOPE_INTENT:
@@ -550,7 +600,7 @@ class ConversationEngine:
             title = await self._knowledge.sample_question(score.name, language)
             if title:
                 intents.append(score.name)
-                titles.append(title[:1].upper() + title[1:])
+                titles.append(_as_title(title))
             if len(intents) == MAX_OPTIONS:
                 break
         if len(intents) < 2:
@@ -558,7 +608,7 @@ class ConversationEngine:
         lines = "\n".join(f"{i}. {title}" for i, title in enumerate(titles, 1))
         buttons = [{"title": t, "payload": str(i)} for i, t in enumerate(titles, 1)]
         return BotReply(
-            [say("clarify", language, options=lines)],
+            [say(template, language, options=lines, count=str(len(titles)))],
             {"quick_replies": buttons},
             clarify_pending(intents),
         )
@@ -614,7 +664,9 @@ class ConversationEngine:
             )
             if claimed.rowcount == 0:
                 raise _AlreadyAnswered(message.id)
-            await transition(session, conversation.id, S.BOT, target, **fields)
+            await transition(
+                session, conversation.id, S.BOT, target, bot_turns=conversation.bot_turns, **fields
+            )
             last = len(reply.texts) - 1
             replies = [
                 await self._add_outbound(
@@ -786,6 +838,10 @@ class ConversationEngine:
             raise ConversationNotFound(f"no conversation {conversation_id}")
         return S(state)
 
+    async def _conversation(self, conversation_id: int) -> Conversation:
+        async with self._sessions() as session:
+            return await session.get_one(Conversation, conversation_id)
+
     async def _state_of(self, conversation_id: int) -> str:
         async with self._sessions() as session:
             return (await self._state_in(session, conversation_id)).value
@@ -835,3 +891,12 @@ def _decision_record(decision: Decision) -> dict[str, object]:
         "team": decision.team,
         "signals": decision.signals,
     }
+
+
+def _as_title(example: str) -> str:
+    """A KB example as the bot quotes it: examples are often typed in lower case."""
+    example = _LOWER_CASE_I.sub("I", example)
+    return example[:1].upper() + example[1:]
+
+
+_LOWER_CASE_I = re.compile(r"\bi\b(?!\.)")

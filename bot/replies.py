@@ -13,6 +13,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "Reply with the number, or say it in other words.",
         "zh": "我想确认一下您要问的是哪一个：\n{options}\n请回复序号，或换个说法告诉我。",
     },
+    "clarify_again": {
+        "en": "Please reply with a number from 1 to {count}:\n{options}\nOr say it in other words.",
+        "zh": "请回复 1 到 {count} 之间的序号：\n{options}\n或换个说法告诉我。",
+    },
     "confirm": {
         "en": "Just to be sure, because this is hard to undo: you're asking about “{question}”? "
         "Reply yes or no.",

@@ -37,14 +37,20 @@ async def transition(
     conversation_id: int,
     expected: ConversationState | frozenset[ConversationState],
     target: ConversationState,
+    *,
+    bot_turns: int | None = None,
     **fields: Any,
 ) -> None:
-    """Compare-and-set inside the caller's transaction; raises StateConflict if it lost."""
+    """Compare-and-set inside the caller's transaction; raises StateConflict if it lost.
+    `bot_turns`: the bot's turn count the caller read; the change also requires it unchanged
+    and counts one more turn."""
     sources = expected if isinstance(expected, frozenset) else frozenset({expected})
     for source in sources:
         check_transition(source, target)
-    statement = _compare_and_set(sources, target, tuple(sorted(fields)))
+    statement = _compare_and_set(sources, target, tuple(sorted(fields)), bot_turns is not None)
     values = {f"new_{name}": value for name, value in fields.items()}
+    if bot_turns is not None:
+        values["seen_bot_turns"] = bot_turns
     result = await session.execute(statement, {"conversation_id": conversation_id, **values})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StateConflict(
@@ -54,13 +60,21 @@ async def transition(
 
 @functools.lru_cache(maxsize=128)
 def _compare_and_set(
-    sources: frozenset[ConversationState], target: ConversationState, fields: tuple[str, ...]
+    sources: frozenset[ConversationState],
+    target: ConversationState,
+    fields: tuple[str, ...],
+    a_bot_turn: bool,
 ) -> Update:
     """Built once per kind of change: building a statement costs more than running it."""
     in_source = or_(*(Conversation.state == source.value for source in sorted(sources)))
-    return (
+    statement = (
         update(Conversation)
         .where(Conversation.id == bindparam("conversation_id"), in_source)
         .values(state=target.value, **{name: bindparam(f"new_{name}") for name in fields})
         .execution_options(synchronize_session=False)
     )
+    if a_bot_turn:
+        statement = statement.where(Conversation.bot_turns == bindparam("seen_bot_turns")).values(
+            bot_turns=Conversation.bot_turns + 1
+        )
+    return statement

@@ -252,9 +252,10 @@ class KnowledgeBase:
         return list(seen.values())[:limit]
 
     async def sample_question(self, intent: str, language: str) -> str | None:
-        """The intent's first example in `language`: how the bot names it when it asks back."""
+        """The intent's first example in `language`: how the bot names it when it asks back.
+        None for a disabled intent (a model trained before it was disabled may still rank it)."""
         faq = (await self._faqs()).get(intent)
-        if faq is None:
+        if faq is None or not faq.enabled:
             return None
         examples = faq.examples.get(language) or faq.examples.get(DEFAULT_LANGUAGE) or []
         return examples[0] if examples else None

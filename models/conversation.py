@@ -44,6 +44,9 @@ class Conversation(Base):
     pending_choice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """What the bot last asked the customer to choose (clarify options, a confirmation), so
     a reply of "2" or "yes" is read against it; cleared by the next bot turn."""
+    bot_turns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Counts the bot's committed turns: a turn commits only if none committed since it read
+    the conversation, so two messages at once cannot both consume one pending choice."""
     csat: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -3,6 +3,8 @@ payload and typed number), out of scope, confirming an irreversible intent, reje
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from bot.services import Services
@@ -194,3 +196,98 @@ async def test_a_furious_message_the_bot_does_not_understand_gets_a_person_offer
     assert result.replies[0].quick_replies == [{"title": "Talk to a person", "payload": "agent"}]
     decision = await decision_of(services, result.message_id)
     assert decision["action"] == "offer_human" and "negative" in str(decision["reason"])
+
+
+async def test_an_irreversible_intent_picked_from_the_options_is_answered_without_a_second_yes(
+    services: Services,
+) -> None:
+    """The confirmation guards a guess; a picked option says which was meant."""
+    from knowledge.schema import IntentPatch
+
+    asked = await services.engine.receive(said("account", user="picks-delete"))
+    pending = await pending_of(services, asked.conversation_id)
+    assert pending is not None and pending["kind"] == "clarify"
+    first = str(pending["options"][0])  # type: ignore[index]
+    await services.knowledge.update(first, IntentPatch(irreversible=True), "admin")
+    picked = await services.engine.receive(said("1", user="picks-delete"))
+    assert picked.replies[0].text == await services.knowledge.answer(first, "en")
+    assert await pending_of(services, asked.conversation_id) is None
+
+
+async def test_a_number_that_names_no_option_asks_again_with_the_same_options(
+    services: Services,
+) -> None:
+    asked = await services.engine.receive(said("my plan", user="ninety-nine"))
+    pending = await pending_of(services, asked.conversation_id)
+    assert pending is not None
+    count = len(pending["options"])  # type: ignore[arg-type]
+    for typed in ("99", "0", "#7"):
+        again = await services.engine.receive(said(typed, user="ninety-nine"))
+        assert again.state == "bot"
+        assert f"a number from 1 to {count}" in again.replies[-1].text
+        assert again.replies[-1].quick_replies == asked.replies[-1].quick_replies
+        assert await pending_of(services, asked.conversation_id) == pending
+    answered = await services.engine.receive(said(str(count), user="ninety-nine"))
+    assert answered.replies[0].text == await services.knowledge.answer(
+        pending["options"][-1],  # type: ignore[index]
+        "en",
+    )
+    zh = await services.engine.receive(said("账户", user="zh-99"))
+    assert "请回复序号" in zh.replies[-1].text
+    again_zh = await services.engine.receive(said("9", user="zh-99"))
+    assert "请回复 1 到" in again_zh.replies[-1].text
+
+
+async def test_a_disabled_intent_is_never_offered_as_an_option(services: Services) -> None:
+    from knowledge.schema import IntentPatch
+
+    asked = await services.engine.receive(said("account", user="before"))
+    pending = await pending_of(services, asked.conversation_id)
+    assert pending is not None
+    disabled = str(pending["options"][0])  # type: ignore[index]
+    await services.knowledge.update(disabled, IntentPatch(enabled=False), "admin")
+    title = await services.knowledge.sample_question(disabled, "en")
+    assert title is None
+    again = await services.engine.receive(said("account", user="after"))
+    offered = await pending_of(services, again.conversation_id)
+    assert offered is None or disabled not in offered.get("options", [])  # type: ignore[operator]
+    assert all(b.get("payload") != disabled for b in again.replies[-1].quick_replies or [])
+
+
+async def test_the_out_of_scope_reply_quotes_examples_as_questions(services: Services) -> None:
+    reply = await services.engine.receive(said("what's the capital of France?", user="quotes"))
+    quoted = reply.replies[0].text.split("“")[1:]
+    assert quoted and all(q[:1].isupper() for q in quoted)
+    assert " i " not in reply.replies[0].text
+
+
+async def test_a_double_tapped_choice_is_answered_once(services: Services) -> None:
+    """Both taps read the same pending question; the one that commits second stays silent."""
+    asked = await services.engine.receive(said("account", user="double"))
+    pending = await pending_of(services, asked.conversation_id)
+    assert pending is not None
+    first, second = await asyncio.gather(
+        services.engine.receive(said("2", user="double")),
+        services.engine.receive(said("2", user="double")),
+    )
+    expected = await services.knowledge.answer(pending["options"][1], "en")  # type: ignore[index]
+    texts = [r.text for r in (*first.replies, *second.replies)]
+    assert texts == [expected]
+    async with services.sessions() as session:
+        handled = await session.scalars(
+            select(Message.handled_at).where(Message.id.in_([first.message_id, second.message_id]))
+        )
+        assert all(h is not None for h in handled)
+
+
+async def test_two_misses_at_once_count_two(services: Services) -> None:
+    """Both read a streak of 0; each used to write 1, and the customer stayed with the bot."""
+    first, second = await asyncio.gather(
+        services.engine.receive(said("xqzt vvlk brrp", user="quick-misses")),
+        services.engine.receive(said("plonk wibble frotz", user="quick-misses")),
+    )
+    assert sorted([first.state, second.state]) == ["bot", "queued"]
+    async with services.sessions() as session:
+        conversation = await session.get_one(Conversation, first.conversation_id)
+    assert conversation.fallback_streak == 2 and conversation.state == "queued"
+    assert "did not understand 2 messages" in str(conversation.escalation_reason)
