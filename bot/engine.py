@@ -619,6 +619,8 @@ class ConversationEngine:
             zone = self._queue.settings.hours.zone
             opens = estimate.opens_at.astimezone(zone).strftime("%a %H:%M ") + str(zone)
             return say("queue_closed", language, opens=opens)
+        if not estimate.agents_available:  # open hours, but nobody at a console right now
+            return say("queue_nobody", language, position=str(estimate.position))
         minutes = str(max(1, round(estimate.expected_wait_s / 60)))
         return say("queue_position", language, position=str(estimate.position), minutes=minutes)
 

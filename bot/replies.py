@@ -61,6 +61,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "You're number {position} in the queue; the expected wait is about {minutes} min.",
         "zh": "您当前排在第 {position} 位，预计等待约 {minutes} 分钟。",
     },
+    "queue_nobody": {
+        "en": "Nobody from our team is at their desk right now, so I can't promise a time. "
+        "You're number {position} in the queue: leave your question here and they'll answer "
+        "in this chat as soon as someone is back.",
+        "zh": "客服团队暂时无人在线，无法给出预计时间。您当前排在第 {position} 位，"
+        "请在此留言，客服回来后会在本会话中回复您。",
+    },
     "queue_closed": {
         "en": "Our team is away right now and back {opens}. Leave your question here and "
         "they'll answer in this chat.",

@@ -88,6 +88,7 @@ def build_queue(
             timedelta(seconds=settings.sla_first_response_s),
             timedelta(seconds=settings.sla_resolution_s),
         ),
+        agent_idle_s=settings.agent_idle_s,
     )
     return Queue(sessions, queue_settings, clock)
 

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     )
     business_hours: str = Field(default="Mon-Fri 09:00-18:00", description="or '24/7'")
     business_timezone: str = "UTC"
+    agent_idle_s: int = Field(
+        default=600,
+        ge=60,
+        description="An agent whose console is open but untouched this long counts as away.",
+    )
     sla_first_response_s: int = Field(default=300, ge=1)
     sla_resolution_s: int = Field(default=8 * 3600, ge=1)
     telegram_token: str = Field(default="", description="From @BotFather; empty: no Telegram.")

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from escalation.presence import DEFAULT_IDLE_S, available_now
 from escalation.sla import BusinessHours, Clock, SlaTargets, system_clock
 from models import Agent, Conversation, ConversationState
 
@@ -24,6 +25,7 @@ class QueueSettings:
     max_wait_points: float = 40.0
     breach_bonus: int = 30
     average_handle_s: float = 240.0
+    agent_idle_s: float = DEFAULT_IDLE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class WaitEstimate:
     expected_wait_s: float
     open_now: bool
     opens_at: datetime
+    agents_available: int = 0
+    """Agents of the team online now (their console open and in use)."""
 
 
 class AgentUnavailable(Exception):
@@ -127,7 +131,7 @@ class Queue:
                     )
                 )
             ).all()
-            agents = await _online_agents(session, team)
+            agents = await _available_agents(session, team, now, self.settings.agent_idle_s)
         lifted = sum(
             1
             for row in maybe_ahead
@@ -139,7 +143,7 @@ class Queue:
         opens_at = now if open_now else self.settings.hours.next_opening(now)
         if not open_now:
             wait += (opens_at - now).total_seconds()
-        return WaitEstimate(position, wait, open_now, opens_at)
+        return WaitEstimate(position, wait, open_now, opens_at, agents)
 
     async def reprioritise_overdue(self) -> list[int]:
         """Queued conversations past their first-response target jump the queue, once."""
@@ -177,12 +181,10 @@ class Queue:
         return None
 
 
-async def _online_agents(session: AsyncSession, team: str | None) -> int:
-    teams = (
-        await session.scalars(
-            select(Agent.teams).where(Agent.active.is_(True), Agent.status == "online")
-        )
-    ).all()
+async def _available_agents(
+    session: AsyncSession, team: str | None, now: datetime, idle_s: float
+) -> int:
+    teams = (await session.scalars(select(Agent.teams).where(available_now(now, idle_s)))).all()
     return sum(1 for t in teams if team is None or team in (t or []))
 
 

@@ -26,6 +26,11 @@ class Agent(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="offline")
+    """The agent's choice; whether they are there is escalation.presence's reading of it."""
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The last heartbeat of any staff page the agent has open."""
+    last_active_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The last time the agent typed, clicked or scrolled on one."""
     teams: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["support"])
     max_concurrent: Mapped[int] = mapped_column(Integer, default=3)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

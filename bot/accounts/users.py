@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.accounts.passwords import WeakPassword, hash_password, verify_password
 from models import Agent, AgentRole, AuditEntry, LoginSession
+from models.base import utcnow
 
 REDACTED = "(set)"  # what the audit trail says of a password: that it was set, never what
 
@@ -121,6 +122,21 @@ class Users:
                 raise AccountError(f"no user {agent_id}", status=404)
             agent.status = status
             await session.commit()
+
+    async def heartbeat(self, agent_id: int, active: bool, gone: bool = False) -> Agent:
+        """A staff page of the agent's is open (`active`: they used it since the last beat),
+        or it is closing (`gone`: offline until a page beats again)."""
+        now = utcnow()
+        values: dict[str, Any] = {"last_seen_at": None if gone else now}
+        if active and not gone:
+            values["last_active_at"] = now
+        async with self._sessions() as session:
+            await session.execute(update(Agent).where(Agent.id == agent_id).values(**values))
+            await session.commit()
+            agent = await session.get(Agent, agent_id)
+            if agent is None:
+                raise AccountError(f"no user {agent_id}", status=404)
+            return agent
 
     async def authenticate(self, email: str, password: str) -> Agent | None:
         agent = None

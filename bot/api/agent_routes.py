@@ -19,7 +19,9 @@ from bot.api.ids import RowId
 from bot.api.openapi import ApiSpec
 from escalation.hours_store import HoursUpdate, HoursView
 from escalation.policy_store import PolicyStore, PolicyUpdate, PolicyView
+from escalation.presence import presence_of
 from models import Agent, AgentRole
+from models.base import utcnow
 
 PREFIX = "/api"
 Team = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
@@ -72,6 +74,9 @@ class AgentOut(BaseModel):
     teams: list[str]
     max_concurrent: int
     status: str
+    """Their choice: online, away or offline."""
+    presence: str
+    """What the queue counts: online only while a staff page of theirs is open and in use."""
 
 
 class AgentList(BaseModel):
@@ -98,7 +103,8 @@ class NextOut(BaseModel):
     conversation_id: int | None
 
 
-def _agent_out(agent: Agent) -> dict[str, Any]:
+def _agent_out(request: web.Request, agent: Agent) -> dict[str, Any]:
+    idle_s = request.config_dict[keys.SETTINGS].agent_idle_s
     return AgentOut(
         id=agent.id,
         email=agent.email,
@@ -109,6 +115,7 @@ def _agent_out(agent: Agent) -> dict[str, Any]:
         teams=agent.teams,
         max_concurrent=agent.max_concurrent,
         status=agent.status,
+        presence=presence_of(agent, utcnow(), idle_s).value,
     ).model_dump()
 
 
@@ -215,7 +222,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     async def list_agents(request: web.Request) -> web.Response:
         admin(request)
         agents = await request.config_dict[keys.USERS].list()
-        return web.json_response({"agents": [_agent_out(a) for a in agents]})
+        return web.json_response({"agents": [_agent_out(request, a) for a in agents]})
 
     @api("POST", "/agents", "Add an agent or admin", body=AgentCreate, response=AgentOut)
     async def create_agent(request: web.Request) -> web.Response:
@@ -232,7 +239,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
             max_concurrent=body.max_concurrent,
             status=body.status,
         )
-        return web.json_response(_agent_out(agent), status=201)
+        return web.json_response(_agent_out(request, agent), status=201)
 
     @api(
         "PATCH",
@@ -247,7 +254,7 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         agent = await request.config_dict[keys.USERS].update(
             path_int(request), body.model_dump(exclude_none=True), actor
         )
-        return web.json_response(_agent_out(agent))
+        return web.json_response(_agent_out(request, agent))
 
     @api(
         "GET", "/agents/{id}/next", "The conversation this agent should take next", response=NextOut

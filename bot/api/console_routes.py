@@ -15,9 +15,11 @@ from bot.api.auth import admin, path_int, staff, visible_conversation
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from escalation.presence import HEARTBEAT_S, presence_of
 from knowledge.articles.appkey import ARTICLES
 from knowledge.suggest import suggest
 from models import Agent, CannedResponse, Conversation, ConversationNote, Customer, Message
+from models.base import utcnow
 
 PREFIX = "/api"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -31,6 +33,21 @@ class MeOut(BaseModel):
     role: str
     teams: list[str]
     status: str
+    """The user's choice: online, away or offline."""
+    presence: str
+    """What the queue counts: online only while a page of theirs is open and in use."""
+
+
+class Heartbeat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool = False
+    """Typed, clicked or scrolled since the last beat."""
+    gone: bool = False
+    """The page is closing."""
+
+
+class PresenceOut(BaseModel):
+    presence: str
 
 
 class StatusChange(BaseModel):
@@ -118,11 +135,12 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     @api("GET", "/me", "The signed-in user", response=MeOut)
     async def get_me(request: web.Request) -> web.Response:
         who = staff(request)
-        status = "online"
+        status = presence = "online"  # the admin token is no agent: nobody waits for it
         if who.agent_id is not None:
             async with request.config_dict[keys.SESSIONS]() as session:
                 agent = await session.get(Agent, who.agent_id)
-                status = agent.status if agent else "offline"
+            status = agent.status if agent else "offline"
+            presence = _presence(request, agent) if agent else "offline"
         out = MeOut(
             agent_id=who.agent_id,
             email=who.email,
@@ -130,8 +148,26 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
             role=who.role.value,
             teams=list(who.teams),
             status=status,
+            presence=presence,
         )
         return web.json_response(out.model_dump())
+
+    @api(
+        "POST",
+        "/me/presence",
+        f"A staff page is open (every {HEARTBEAT_S} s) or closing; my presence now",
+        body=Heartbeat,
+        response=PresenceOut,
+    )
+    async def beat(request: web.Request) -> web.Response:
+        who = staff(request)
+        if who.agent_id is None:
+            raise BadRequest("the admin token is not an agent", 422)
+        heartbeat = await read_model(request, Heartbeat)
+        agent = await request.config_dict[keys.USERS].heartbeat(
+            who.agent_id, heartbeat.active, heartbeat.gone
+        )
+        return web.json_response({"presence": _presence(request, agent)})
 
     @api("PATCH", "/me", "Set my status (online, away, offline)", body=StatusChange)
     async def set_my_status(request: web.Request) -> web.Response:
@@ -325,3 +361,8 @@ def _note_out(note: ConversationNote, author: str | None) -> dict[str, object]:
 
 def _canned_out(row: CannedResponse) -> dict[str, object]:
     return CannedOut(id=row.id, shortcut=row.shortcut, text=row.text).model_dump()
+
+
+def _presence(request: web.Request, agent: Agent) -> str:
+    idle_s = request.config_dict[keys.SETTINGS].agent_idle_s
+    return presence_of(agent, utcnow(), idle_s).value

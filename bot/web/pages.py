@@ -20,10 +20,12 @@ from knowledge.gaps.report import help_centre_context
 from models.base import utcnow
 
 Page = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
-STATIC_TYPES = {".js": "application/javascript", ".css": "text/css"}
+STATIC_TYPES = {".js": "application/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 STATIC_FILES = frozenset(
     {
         "common.js",
+        "presence.js",
+        "favicon.svg",
         "console.js",
         "faqs.js",
         "settings.js",
@@ -107,7 +109,15 @@ async def history(request: web.Request, who: Principal) -> web.StreamResponse:
 
 
 async def static_file(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
+    return _static(request.match_info["name"])
+
+
+async def favicon(_request: web.Request) -> web.Response:
+    """Browsers ask for /favicon.ico on every page (the demo site's too), whatever it links."""
+    return _static("favicon.svg")
+
+
+def _static(name: str) -> web.Response:
     if name not in STATIC_FILES:
         raise web.HTTPNotFound()
     text = resources.files("bot").joinpath(f"web/static/{name}").read_text(encoding="utf-8")
@@ -129,3 +139,4 @@ def add_page_routes(app: web.Application) -> None:
     app.router.add_get("/admin/reports", signed_in(reports, admin_only=True))
     app.router.add_get("/admin/history", signed_in(history, admin_only=True))
     app.router.add_get("/static/{name}", static_file)
+    app.router.add_get("/favicon.ico", favicon)

@@ -172,9 +172,20 @@
     try { await api("PATCH", "/api/me", { status: $("status").value }); } catch (error) { showError(error); }
   });
 
+  // What the queue sees, when it differs from the chosen status: an open console nobody
+  // touched for a while counts as away, and customers are told so.
+  function showPresence(presence) {
+    const chosen = $("status").value;
+    $("presence").textContent = presence === chosen ? "" : presence === "away" && chosen === "online"
+      ? "away: no activity for a while" : presence;
+  }
+  document.addEventListener("deskbot:presence", (event) => showPresence(event.detail));
+  $("status").addEventListener("change", () => showPresence($("status").value));
+
   async function loadMe() {
     const [who, canned] = await Promise.all([api("GET", "/api/me"), api("GET", "/api/canned-responses")]);
     $("status").value = who.status;
+    showPresence(who.presence);
     $("canned").append(...canned.responses.map((c) => el("option", { value: c.id, "data-text": c.text }, "/" + c.shortcut)));
   }
 

@@ -24,8 +24,13 @@
       } catch (error) { say(error); }
     } }, "Save");
     return el("tr", { "data-user": user.email }, el("td", {}, user.email), el("td", {}, user.name),
-      el("td", {}, role), el("td", {}, teams), el("td", {}, max), el("td", {}, user.status),
+      el("td", {}, role), el("td", {}, teams), el("td", {}, max), el("td", {}, presenceOf(user)),
       el("td", {}, active, user.can_sign_in ? "" : " (no sign-in)"), el("td", {}, save));
+  }
+
+  // Whether they are there, and their own choice when it says otherwise.
+  function presenceOf(user) {
+    return user.presence === user.status ? user.presence : user.presence + " (chose " + user.status + ")";
   }
 
   async function load() {
