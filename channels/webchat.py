@@ -96,6 +96,16 @@ class HistoryResponse(BaseModel):
     messages: list[VisitorMessage]
 
 
+class AvailabilityResponse(BaseModel):
+    people: str
+    """online: someone of the team is at a console; away: open hours, nobody there just now;
+    offline: outside business hours."""
+    opens_at: str | None
+    """ISO 8601, when offline: when the team is back."""
+    opens: str | None
+    """The same, as the company writes it: weekday, time and zone ("Mon 09:00 Europe/Berlin")."""
+
+
 class WebchatOutput:
     """Delivery to a web-chat visitor: announce on the thread's topic, where sockets listen."""
 
@@ -262,6 +272,26 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
         if after is None:
             raise BadRequest("'after' must be a message id (a whole number)")
         return web.json_response((await _history(request, visitor, after)).model_dump())
+
+    @api(
+        "GET",
+        "/availability",
+        "Whether a person can answer now (the widget's header)",
+        response=AvailabilityResponse,
+    )
+    async def availability(request: web.Request) -> web.Response:
+        queue = request.config_dict[keys.QUEUE]
+        known = await queue.availability()
+        opens = None
+        if known.opens_at is not None:
+            zone = queue.settings.hours.zone
+            opens = known.opens_at.astimezone(zone).strftime("%a %H:%M ") + str(zone)
+        response = AvailabilityResponse(
+            people=known.people.value,
+            opens_at=known.opens_at.isoformat() if known.opens_at else None,
+            opens=opens,
+        )
+        return web.json_response(response.model_dump())
 
     @routes.get("/ws")
     async def socket(request: web.Request) -> web.StreamResponse:

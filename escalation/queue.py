@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from escalation.presence import DEFAULT_IDLE_S, available_now
+from escalation.presence import DEFAULT_IDLE_S, Presence, available_now
 from escalation.sla import BusinessHours, Clock, SlaTargets, system_clock
 from models import Agent, Conversation, ConversationState
 
@@ -51,6 +51,20 @@ class WaitEstimate:
     """Agents of the team online now (their console open and in use)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """Whether a customer who asks for a person now gets one soon: what the widget says."""
+
+    people: Presence
+    """ONLINE: someone is at a console; AWAY: open hours, nobody there; OFFLINE: closed."""
+    opens_at: datetime | None = None
+    """When closed: when the team is back."""
+
+
+AVAILABILITY_TTL_S = 10.0
+"""Every open widget asks; one process reads the agents at most this often."""
+
+
 class AgentUnavailable(Exception):
     status = 409
 
@@ -65,6 +79,7 @@ class Queue:
         self._sessions = sessions
         self.settings = settings
         self.clock = clock
+        self._availability: tuple[datetime, Availability] | None = None
 
     def due_dates(self, escalated_at: datetime) -> tuple[datetime, datetime]:
         hours, sla = self.settings.hours, self.settings.sla
@@ -144,6 +159,26 @@ class Queue:
         if not open_now:
             wait += (opens_at - now).total_seconds()
         return WaitEstimate(position, wait, open_now, opens_at, agents)
+
+    async def availability(self) -> Availability:
+        now = self.clock()
+        if self._availability is not None:
+            read_at, known = self._availability
+            if timedelta(0) <= now - read_at < timedelta(seconds=AVAILABILITY_TTL_S):
+                return known
+        hours = self.settings.hours
+        if not hours.is_open(now):
+            known = Availability(Presence.OFFLINE, hours.next_opening(now))
+        else:
+            async with self._sessions() as session:
+                agents = await _available_agents(session, None, now, self.settings.agent_idle_s)
+            known = Availability(Presence.ONLINE if agents else Presence.AWAY)
+        self._availability = (now, known)
+        return known
+
+    def forget_availability(self) -> None:
+        """An agent's page beat or closed here: the next widget to ask reads it afresh."""
+        self._availability = None
 
     async def reprioritise_overdue(self) -> list[int]:
         """Queued conversations past their first-response target jump the queue, once."""

@@ -48,7 +48,9 @@ class Site:
     async def customer(self) -> Page:
         page = await (await self.browser.new_context()).new_page()
         await page.goto(self.url("/"))
-        await expect(page.locator("#deskbot-status")).to_have_text("online", timeout=WAIT_MS)
+        await expect(page.locator("#deskbot-status")).to_have_attribute(
+            "data-connected", "true", timeout=WAIT_MS
+        )
         return page
 
 

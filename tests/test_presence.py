@@ -159,6 +159,8 @@ async def test_closing_the_console_tells_the_next_customer_nobody_is_there(
             await console.click("button[type=submit]")
             await expect(console.locator("#live")).to_have_text("live", timeout=15_000)
             await until(presence, "online")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await console.screenshot(path=str(ARTIFACTS / "presence-console-desktop.png"))
 
             for size, viewport in (("desktop", (1280, 800)), ("phone", (390, 844))):
                 size_of = {"width": viewport[0], "height": viewport[1]}
@@ -168,12 +170,15 @@ async def test_closing_the_console_tells_the_next_customer_nobody_is_there(
                 await customer.click("#deskbot-send")
                 waiting = customer.locator(".deskbot-out", has_text="expected wait")
                 nobody = customer.locator(".deskbot-out", has_text=NOBODY)
+                header = customer.locator("#deskbot-status")
                 if size == "desktop":
+                    await expect(header).to_have_text("Team online", timeout=15_000)
                     await expect(waiting).to_be_visible(timeout=15_000)
                     await customer.screenshot(path=str(ARTIFACTS / "presence-wait-desktop.png"))
                     await console.close()  # the agent closes the console's tab
                     await until(presence, "offline")
                 else:
+                    await expect(header).to_have_text("Team away · the bot can help")
                     await expect(nobody).to_be_visible(timeout=15_000)
                     await customer.screenshot(path=str(ARTIFACTS / "presence-nobody-phone.png"))
                 await customer.context.close()

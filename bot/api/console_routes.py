@@ -167,6 +167,7 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         agent = await request.config_dict[keys.USERS].heartbeat(
             who.agent_id, heartbeat.active, heartbeat.gone
         )
+        request.config_dict[keys.QUEUE].forget_availability()
         return web.json_response({"presence": _presence(request, agent)})
 
     @api("PATCH", "/me", "Set my status (online, away, offline)", body=StatusChange)

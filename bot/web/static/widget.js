@@ -8,7 +8,8 @@
   var title = script.getAttribute("data-title") || "Chat with us";
   var openAtStart = script.getAttribute("data-open") === "true";
   var storageKey = "deskbot.token." + base;
-  var token = null, socket = null, retry = 0, seen = {}, pending = {};
+  var token = null, socket = null, retry = 0, seen = {}, pending = {}, people = null;
+  var AVAILABILITY_MS = 60000;
 
   var css = "#deskbot-launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;" +
     "border-radius:28px;padding:14px 20px;background:#2563eb;color:#fff;font:600 15px system-ui;" +
@@ -24,7 +25,7 @@
     ".deskbot-out{background:#e2e8f0;color:#0f172a;border-bottom-left-radius:3px}" +
     ".deskbot-agent{background:#dcfce7}.deskbot-system{background:#fef9c3;font-size:13px}" +
     ".deskbot-who{display:block;font-size:11px;opacity:.7;margin-bottom:2px}" +
-    "#deskbot-form{display:flex;border-top:1px solid #e2e8f0}#deskbot-input{flex:1;border:0;padding:12px;font:inherit;outline:none}" +
+    "#deskbot-form{display:flex;border-top:1px solid #e2e8f0}#deskbot-input{flex:1;border:0;padding:12px;font:16px/1.3 system-ui,sans-serif;outline:none}" +
     "#deskbot-send{border:0;background:#2563eb;color:#fff;padding:0 16px;font:600 14px system-ui;cursor:pointer}" +
     ".deskbot-choices{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
     ".deskbot-choice{border:1px solid #2563eb;background:#fff;color:#1d4ed8;border-radius:16px;padding:6px 12px;" +
@@ -127,7 +128,8 @@
       var url = base.replace(/^http/, "ws") + "/webchat/ws?token=" + encodeURIComponent(t);
       socket = new WebSocket(url);
       socket.onopen = function () {
-        retry = 0; status.textContent = "online";
+        retry = 0; connected(true);
+        checkPeople();
         Object.keys(pending).forEach(function (id) { transmit(id, pending[id]); });
       };
       socket.onmessage = function (event) {
@@ -144,14 +146,33 @@
         }
       };
       socket.onclose = function (event) {
-        status.textContent = "reconnecting…";
+        connected(false, "reconnecting…");
         setTimeout(connect, Math.min(30000, 500 * Math.pow(2, retry++)));
       };
     }).catch(function () {
-      status.textContent = "offline";
+      connected(false, "offline");
       setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, retry++)));
     });
   }
+  // The header says whether a person can answer now, not only that the socket is up.
+  function connected(up, why) {
+    status.setAttribute("data-connected", up ? "true" : "false");
+    if (!up) { status.textContent = why; return; }
+    if (people && people.people === "online") status.textContent = "Team online";
+    else if (people && people.people === "away") status.textContent = "Team away · the bot can help";
+    else if (people && people.opens) status.textContent = "Team back " + people.opens;
+    else status.textContent = "online";
+  }
+  function checkPeople() {
+    fetch(base + "/webchat/availability")
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (body) people = body;
+        if (socket && socket.readyState === 1) connected(true);
+      })
+      .catch(function () {});
+  }
+  setInterval(function () { if (socket && socket.readyState === 1) checkPeople(); }, AVAILABILITY_MS);
   function isPendingEcho(m) {
     return Object.keys(pending).some(function (id) { return pending[id] === m.text; });
   }
