@@ -39,7 +39,7 @@ from bot.replies import say
 from bot.sender_throttle import Admission, SenderThrottle
 from bot.states import StateConflict, transition
 from channels.base import InboundMessage, clean_text
-from escalation.policy import Action, Decision, decide
+from escalation.policy import HANDOFF_INTENT, Action, Decision, decide
 from escalation.policy_store import PolicyStore
 from escalation.queue import AgentUnavailable, Queue, check_capacity
 from escalation.sentiment import Label, Sentiment, SentimentAnalyzer
@@ -104,6 +104,8 @@ IRREVERSIBLE_SIMILARITY = 0.85
 near-certain, and nearly the words of one of its examples."""
 REJECTED_INTENT = "rejected_answer"
 TURN_ATTEMPTS = 3
+HANDOFF_META = "handoff"
+"""Marks the bot's hand-off message: the customer's next message is acknowledged."""
 CHOICE_ENGINE = "choice"
 """The NLU result is the customer's answer to what the bot asked, not a parse."""
 """The customer said the last answer did not help."""
@@ -161,6 +163,8 @@ class Accepted:
     """Read in the same transaction when the bot is to answer."""
     mood: Sentiment | None = None
     """The message's sentiment as storing it scored it (the bot's turn reuses it)."""
+    while_queued: bool = False
+    """Written while the chat waits for a person: the bot may still answer a clear question."""
 
 
 class ConversationEngine:
@@ -224,6 +228,9 @@ class ConversationEngine:
         if stored.notice is not None:
             notice = MessageView.of(stored.notice)
             return ReceiveResult(conversation.id, message.id, conversation.state, False, [notice])
+        if stored.while_queued:
+            replies = await self._while_queued(stored)
+            return ReceiveResult(conversation.id, message.id, S.QUEUED.value, False, replies)
         if not stored.needs_bot:
             return ReceiveResult(
                 conversation.id, message.id, conversation.state, duplicate=stored.duplicate
@@ -305,7 +312,7 @@ class ConversationEngine:
                 session, inbound, customer_id, text
             )
             admission = Admission.ANSWER
-            if conversation.state == S.BOT:
+            if conversation.state in (S.BOT, S.QUEUED):
                 admission = await self._throttle.admit(inbound.channel, inbound.external_user)
             meta = dict(inbound.meta)
             if admission is not Admission.ANSWER:
@@ -323,6 +330,7 @@ class ConversationEngine:
                 meta=meta,
             )
             needs_bot = conversation.state == S.BOT and admission is Admission.ANSWER
+            while_queued = conversation.state == S.QUEUED and admission is Admission.ANSWER
             if not needs_bot:
                 message.handled_at = utcnow()
             await _insert_message(session, message)
@@ -351,6 +359,7 @@ class ConversationEngine:
                 notice,
                 history,
                 mood,
+                while_queued,
             )
 
     async def _customer_id(self, session: AsyncSession, inbound: InboundMessage) -> int:
@@ -454,12 +463,7 @@ class ConversationEngine:
         sentiment: Sentiment,
         customer: str,
     ) -> tuple[list[MessageView], str]:
-        # "2", "ok" or a button's "yes" says nothing about the language: keep the conversation's.
-        has_letters = any(ch.isalpha() for ch in message.text)
-        if has_letters and not is_plain_answer(message.text):
-            language = detect_language(message.text)
-        else:
-            language = conversation.language
+        language = _language_of(message.text, conversation)
         nlu = await self._understand(
             message.text, conversation.pending_choice, language, bool(history.earlier)
         )
@@ -499,6 +503,65 @@ class ConversationEngine:
             await self._after_commit_state(conversation.id, S.QUEUED, S.BOT, decision.reason)
         self._outbox_ready()
         return replies, state
+
+    async def _while_queued(self, stored: Accepted) -> list[MessageView]:
+        """A customer waiting for a person is never left in silence: a clear FAQ question
+        still gets the bot's answer (the chat stays in the queue), and the first other
+        message after the hand-off gets the wait. Later ones wait for the agent quietly."""
+        conversation, message = stored.conversation, stored.message
+        language = _language_of(message.text, conversation)
+        text = await self._answer_while_queued(message.text, language)
+        if text is None and await self._handoff_said_last(conversation.id):
+            wait = await self._wait_notice(
+                conversation.team, conversation.priority, language, conversation.id
+            )
+            text = f"{say('queued_ack', language)} {wait}"
+        if text is None:
+            return []
+        async with self._sessions() as session:
+            try:  # an agent who claimed the chat meanwhile answers it, not the bot
+                await transition(
+                    session, conversation.id, S.QUEUED, S.QUEUED, bot_turns=conversation.bot_turns
+                )
+            except StateConflict:
+                return []
+            reply = await self._add_outbound(
+                session, conversation, text, SenderKind.BOT, None, stored.external_user
+            )
+            await session.commit()
+        view = MessageView.of(reply)
+        await self._announce(view)
+        self._outbox_ready()
+        return [view]
+
+    async def _answer_while_queued(self, text: str, language: str) -> str | None:
+        nlu = await self._nlu.parse_async(text)
+        clear = (
+            nlu.outcome is Outcome.CONFIDENT
+            and nlu.confidence >= self._policy.current.unsure_below
+            and nlu.intent != HANDOFF_INTENT
+        )
+        if not clear or await self._knowledge.irreversible(nlu.intent):
+            return None
+        # Small talk ("hello?", "thanks") is no question: the wait notice answers it better.
+        if (await self._knowledge.categories({nlu.intent})).get(nlu.intent) == "general":
+            return None
+        answer = await self._knowledge.answer(nlu.intent, language)
+        return say("queued_answer", language, answer=answer) if answer else None
+
+    async def _handoff_said_last(self, conversation_id: int) -> bool:
+        """Nothing was said since the hand-off: the customer's first word since is answered."""
+        async with self._sessions() as session:
+            meta = await session.scalar(
+                select(Message.meta)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == Direction.OUT.value,
+                )
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+        return bool((meta or {}).get(HANDOFF_META))
 
     def _mood(self, text: str, pending: dict[str, Any] | None) -> Sentiment:
         """The message's sentiment; none for an answer to what the bot asked ("no", "2")."""
@@ -551,8 +614,8 @@ class ConversationEngine:
 
     async def _reply(self, nlu: NluResult, decision: Decision, language: str) -> BotReply:
         if decision.action is Action.ESCALATE:
-            wait = await self._wait_notice(decision, language)
-            return BotReply([say("handoff", language), wait])
+            wait = await self._wait_notice(decision.team, decision.priority, language)
+            return BotReply([say("handoff", language), wait], {HANDOFF_META: True})
         if nlu.intent == REJECTED_INTENT:
             return BotReply([say("rejected", language)])
         if nlu.intent == DECLINED_INTENT:
@@ -613,8 +676,11 @@ class ConversationEngine:
             clarify_pending(intents),
         )
 
-    async def _wait_notice(self, decision: Decision, language: str) -> str:
-        estimate = await self._queue.estimate(decision.team, decision.priority)
+    async def _wait_notice(
+        self, team: str | None, priority: int, language: str, waiting: int | None = None
+    ) -> str:
+        """`waiting`: the conversation, when it is in the queue already (not ahead of itself)."""
+        estimate = await self._queue.estimate(team, priority, waiting)
         if not estimate.open_now:
             zone = self._queue.settings.hours.zone
             opens = estimate.opens_at.astimezone(zone).strftime("%a %H:%M ") + str(zone)
@@ -893,6 +959,13 @@ def _decision_record(decision: Decision) -> dict[str, object]:
         "team": decision.team,
         "signals": decision.signals,
     }
+
+
+def _language_of(text: str, conversation: Conversation) -> str:
+    """ "2", "ok" or a button's "yes" says nothing about the language: the chat's stays."""
+    if any(ch.isalpha() for ch in text) and not is_plain_answer(text):
+        return detect_language(text)
+    return conversation.language
 
 
 def _as_title(example: str) -> str:

@@ -61,6 +61,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "You're number {position} in the queue; the expected wait is about {minutes} min.",
         "zh": "您当前排在第 {position} 位，预计等待约 {minutes} 分钟。",
     },
+    "queued_ack": {
+        "en": "Thanks, a person will read this when they pick up your chat.",
+        "zh": "收到，客服接入后会看到您的留言。",
+    },
+    "queued_answer": {
+        "en": "While you wait for a person, this may help:\n\n{answer}",
+        "zh": "在等待人工客服期间，这条信息或许能帮到您：\n\n{answer}",
+    },
     "queue_nobody": {
         "en": "Nobody from our team is at their desk right now, so I can't promise a time. "
         "You're number {position} in the queue: leave your question here and they'll answer "

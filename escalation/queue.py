@@ -125,13 +125,17 @@ class Queue:
             entries, key=lambda e: (-e.effective_priority, -e.waiting_s, e.conversation_id)
         )
 
-    async def estimate(self, team: str | None, priority: int) -> WaitEstimate:
+    async def estimate(
+        self, team: str | None, priority: int, waiting: int | None = None
+    ) -> WaitEstimate:
         """Where a conversation escalated now with `priority` would stand, and for how long.
         Runs on every escalation, so it reads no whole queue: whoever has at least that
         priority is ahead whatever their wait (counted by the index), and only those within
         the most waiting can add are read to see whether their wait lifts them ahead."""
         now = self.clock()
         queued = [Conversation.state == S.QUEUED.value]
+        if waiting is not None:  # already in the queue: not ahead of itself
+            queued.append(Conversation.id != waiting)
         if team is not None:
             queued.append(Conversation.team == team)
         lowest = priority - self.settings.max_wait_points

@@ -122,10 +122,24 @@ async def test_an_understood_message_resets_the_fallback_streak(services: Servic
     assert third.state == "bot"
 
 
-async def test_bot_is_silent_while_queued_and_after_a_claim(services: Services) -> None:
+async def test_while_queued_the_bot_acknowledges_once_and_answers_clear_questions(
+    services: Services,
+) -> None:
+    """Never a dead end while waiting, and silent once a person has the chat."""
     escalated = await services.engine.receive(said("agent please"))
+    acknowledged = await services.engine.receive(said("my files are all gone, please hurry"))
+    assert acknowledged.state == "queued"
+    (ack,) = acknowledged.replies
+    assert ack.sender_kind == "bot" and "a person will read this" in ack.text
+    quiet = await services.engine.receive(said("hello??"))
+    assert quiet.state == "queued" and quiet.replies == []
     waiting = await services.engine.receive(said("how do I reset my password"))
-    assert waiting.state == "queued" and waiting.replies == []
+    assert waiting.state == "queued"
+    (answer,) = waiting.replies
+    steps = await services.knowledge.answer("reset_password", "en")
+    assert answer.text.startswith("While you wait for a person") and str(steps) in answer.text
+    irreversible = await services.engine.receive(said("delete my account"))
+    assert irreversible.replies == []  # no delete steps without the confirmation
     agent_id = await add_agent(services)
     await services.engine.claim(escalated.conversation_id, agent_id)
     owned = await services.engine.receive(said("how do I reset my password"))

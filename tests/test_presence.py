@@ -185,3 +185,28 @@ async def test_closing_the_console_tells_the_next_customer_nobody_is_there(
             await browser.close()
     finally:
         await server.close()
+
+
+async def test_writing_again_while_queued_tells_the_wait_without_counting_oneself(
+    settings: Settings,
+) -> None:
+    clock = FakeClock(MONDAY_10)
+    async with running(build_services(settings, {"test": RecordingChannel()}, clock)) as services:
+        async with services.sessions() as session:
+            session.add(
+                Agent(
+                    email="ann@acme.test",
+                    name="Ann",
+                    teams=["support"],
+                    status="online",
+                    last_seen_at=MONDAY_10,
+                    last_active_at=MONDAY_10,
+                )
+            )
+            await session.commit()
+        await escalate(services, "ahead")
+        await escalate(services, "behind")
+        again = await escalate(services, "behind", "hello? is anyone there")
+        (ack,) = again.replies
+        assert "a person will read this" in ack.text
+        assert "number 2 in the queue; the expected wait is about" in ack.text
