@@ -7,6 +7,8 @@ name, email, CRM attributes. Replies not yet delivered are cancelled.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -17,6 +19,7 @@ from models import (
     AuditEntry,
     Conversation,
     ConversationNote,
+    ConversationState,
     Customer,
     CustomerIdentity,
     Message,
@@ -98,14 +101,23 @@ async def export_customer(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Erased:
+    counts: dict[str, int]
+    closed: list[tuple[int, str]]
+    """The conversations erasure ended, with the state each was in (for the consoles)."""
+
+
 async def erase_customer(
     sessions: async_sessionmaker[AsyncSession], customer_id: int, actor: str
-) -> dict[str, int]:
+) -> Erased:
     async with sessions() as session:
         customer = await _customer(session, customer_id)
         await take_turns(session)
-        customer.erased_at = utcnow()
+        now = utcnow()
+        customer.erased_at = now
         await session.flush()  # the first write: on SQLite, the turn take_turns speaks of
+        closed = await _end_open_conversations(session, customer_id, now)
         ids = select(Conversation.id).where(Conversation.customer_id == customer_id)
         await move_counted_texts(session, Message.conversation_id.in_(ids), REDACTED)
         messages = await session.execute(
@@ -147,10 +159,40 @@ async def erase_customer(
             "messages_redacted": messages.rowcount,
             "notes_redacted": notes.rowcount,
             "identities_removed": identities.rowcount,
+            "conversations_closed": len(closed),
         }
         session.add(_audit(actor, "customer_erased", customer_id, counts))
         await session.commit()
-    return counts
+    return Erased(counts, closed)
+
+
+async def _end_open_conversations(
+    session: AsyncSession, customer_id: int, now: datetime
+) -> list[tuple[int, str]]:
+    """Nobody can answer an erased customer (their channel identity is gone): their open
+    chats leave the queue and the agents' lists. The turn count moves too, so a bot turn
+    thinking at this moment cannot commit its answer."""
+    open_ones = (
+        await session.execute(
+            select(Conversation.id, Conversation.state).where(
+                Conversation.customer_id == customer_id,
+                Conversation.state != ConversationState.RESOLVED.value,
+            )
+        )
+    ).all()
+    if open_ones:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_([row.id for row in open_ones]))
+            .values(
+                state=ConversationState.RESOLVED.value,
+                resolved_at=now,
+                pending_choice=None,
+                bot_turns=Conversation.bot_turns + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return [(row.id, row.state) for row in open_ones]
 
 
 async def _customer(session: AsyncSession, customer_id: int) -> Customer:

@@ -130,6 +130,15 @@ async def test_export_then_erase_a_customer(client: TestClient) -> None:
     counts = await erased.json()
     assert counts["messages_redacted"] >= 2 and counts["identities_removed"] == 1
     assert counts["notes_redacted"] == 1
+    # The chat was waiting for a person: it leaves the queue, and nobody can claim it.
+    assert counts["conversations_closed"] == 1
+    queue = await (await client.get("/api/queue", headers=headers)).json()
+    assert queue["waiting"] == []
+    agent = await make_agent(client, "ann@acme.test", status="online")
+    claim = await client.post(
+        f"/api/conversations/{conversation_id}/claim", json={"agent_id": agent}, headers=headers
+    )
+    assert claim.status == 409
 
     after = await (
         await client.post(f"/api/customers/{customer_id}/export", headers=headers)

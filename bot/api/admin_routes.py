@@ -15,9 +15,10 @@ from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
 from bot.customer_search import search_statement
+from bot.events import AGENTS_TOPIC, ConversationChanged, conversation_topic
 from bot.privacy import CustomerNotFound, erase_customer, export_customer
 from bot.reports import build_report
-from models import AuditEntry, Customer
+from models import AuditEntry, ConversationState, Customer
 from models.base import utcnow
 
 PREFIX = "/api"
@@ -164,10 +165,20 @@ def add_admin_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         if body.confirm != customer_id:
             raise BadRequest("confirm must repeat the customer id", status=422)
         try:
-            counts = await erase_customer(request.config_dict[keys.SESSIONS], customer_id, actor)
+            erased = await erase_customer(request.config_dict[keys.SESSIONS], customer_id, actor)
         except CustomerNotFound as exc:
             raise BadRequest(str(exc), status=404) from None
-        return web.json_response({"customer_id": customer_id, **counts})
+        for conversation_id, previous in erased.closed:  # consoles drop them at once
+            change = ConversationChanged(
+                conversation_id=conversation_id,
+                state=ConversationState.RESOLVED.value,
+                previous_state=previous,
+                reason="customer erased",
+            )
+            await request.config_dict[keys.BUS].publish(
+                (conversation_topic(conversation_id), AGENTS_TOPIC), change
+            )
+        return web.json_response({"customer_id": customer_id, **erased.counts})
 
     @api(
         "GET",
