@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bot.accounts.users import Users
+    from bot.services import Services
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -192,8 +193,30 @@ async def _shell(settings: Settings, user: str) -> None:
                 continue
             for reply in result.replies:
                 click.echo(f"bot> {reply.text}" if interactive else reply.text)
-            if not result.replies and result.state != "bot":
+            if result.state == "queued":
+                reason = await _back_from_the_queue(services, result.conversation_id)
+                click.echo(f"[handed to a person: {reason}. Nobody joins a terminal chat, so it")
+                click.echo(" goes back to the bot instead of waiting in the agents' queue]")
+            elif not result.replies and result.state != "bot":
                 click.echo(f"[{result.state}: a person will answer]")
+
+
+async def _back_from_the_queue(services: Services, conversation_id: int) -> str:
+    """A shell chat handed to a person: agents could claim it, but not reach the terminal."""
+    from sqlalchemy import select
+
+    from bot.states import S, transition
+    from models import Conversation
+
+    async with services.sessions() as session:
+        reason = await session.scalar(
+            select(Conversation.escalation_reason).where(Conversation.id == conversation_id)
+        )
+        await transition(
+            session, conversation_id, S.QUEUED, S.BOT, fallback_streak=0, pending_choice=None
+        )
+        await session.commit()
+    return reason or "no reason recorded"
 
 
 def _read_line(interactive: bool) -> str | None:

@@ -48,7 +48,12 @@ def test_shell_reports_an_escalation(tmp_path: Path) -> None:
     result = run(["shell"], tmp_path, "I want to talk to a human\nare you there?\n")
     assert result.returncode == 0, result.stderr
     assert "passing you to a person" in result.stdout
-    assert "[queued: a person will answer]" in result.stdout
+    assert "[handed to a person: customer asked for a person." in result.stdout
+    assert "goes back to the bot" in result.stdout
+    # ...so the next line is the bot's again, not a queued chat's
+    assert result.stdout.count("passing you to a person") == 1
+    queued = run(["shell"], tmp_path, "I need a real person\n")
+    assert queued.returncode == 0 and "[handed to a person" in queued.stdout
 
 
 def test_kb_export_edit_import_train(tmp_path: Path) -> None:
