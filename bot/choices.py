@@ -67,7 +67,7 @@ def read_reply(
         number = _number(said) if options else None
         if number is not None and 1 <= number <= len(options):
             return ChoiceReply(Answer.CHOSE, options[number - 1])
-        if number is not None or _BARE_NUMBER.match(said):
+        if options and (number is not None or _BARE_NUMBER.match(said)):
             return ChoiceReply(Answer.OUT_OF_RANGE)
         for index, title in enumerate(titles or []):
             if index < len(options) and said == _plain(title):

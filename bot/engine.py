@@ -338,7 +338,7 @@ class ConversationEngine:
             if needs_bot:
                 history = await self._signals.history_in(session, conversation, message)
             notice = None
-            notice_key = _notice_key(rating, admission)
+            notice_key = _notice_key(rating, admission, conversation.state)
             if notice_key is not None:
                 notice = await self._add_outbound(
                     session,
@@ -444,9 +444,11 @@ class ConversationEngine:
                 return await self._try_bot_turn(conversation, message, history, sentiment, customer)
             except _TurnRaced as raced:
                 fresh = await self._conversation(conversation.id)
-                # A double-tapped "2": the other tap answered the question this one answers.
-                answered = raced.nlu.engine == CHOICE_ENGINE and (
-                    fresh.pending_choice != conversation.pending_choice
+                # A double-tapped "2" or "yes" (to a clarify, a confirmation or an article's
+                # "did that help?"): the other tap answered the question this one answers.
+                answered = is_plain_answer(message.text) or (
+                    raced.nlu.engine == CHOICE_ENGINE
+                    and fresh.pending_choice != conversation.pending_choice
                 )
                 if fresh.state != S.BOT or answered:
                     await self._mark_handled(message.id, raced.nlu)
@@ -518,21 +520,40 @@ class ConversationEngine:
             text = f"{say('queued_ack', language)} {wait}"
         if text is None:
             return []
-        async with self._sessions() as session:
-            try:  # an agent who claimed the chat meanwhile answers it, not the bot
-                await transition(
-                    session, conversation.id, S.QUEUED, S.QUEUED, bot_turns=conversation.bot_turns
-                )
-            except StateConflict:
-                return []
-            reply = await self._add_outbound(
-                session, conversation, text, SenderKind.BOT, None, stored.external_user
-            )
-            await session.commit()
+        reply = None
+        for _attempt in range(TURN_ATTEMPTS):
+            reply = await self._commit_while_queued(conversation, text, stored.external_user)
+            if reply is not None:
+                break
+            conversation = await self._conversation(conversation.id)
+            if conversation.state != S.QUEUED:
+                return []  # an agent has the chat now
+            acknowledging = text.startswith(say("queued_ack", language))
+            if acknowledging and not await self._handoff_said_last(conversation.id):
+                return []  # the bot has spoken since: its word stands for this one too
+        if reply is None:
+            return []
         view = MessageView.of(reply)
         await self._announce(view)
         self._outbox_ready()
         return [view]
+
+    async def _commit_while_queued(
+        self, conversation: Conversation, text: str, customer: str
+    ) -> Message | None:
+        """None when another turn of the chat, or an agent's claim, committed first."""
+        async with self._sessions() as session:
+            try:
+                await transition(
+                    session, conversation.id, S.QUEUED, S.QUEUED, bot_turns=conversation.bot_turns
+                )
+            except StateConflict:
+                return None
+            reply = await self._add_outbound(
+                session, conversation, text, SenderKind.BOT, None, customer
+            )
+            await session.commit()
+        return reply
 
     async def _answer_while_queued(self, text: str, language: str) -> str | None:
         nlu = await self._nlu.parse_async(text)
@@ -640,6 +661,8 @@ class ConversationEngine:
             clarify = await self._clarify(nlu, language, "clarify_again" if again else "clarify")
             if clarify is not None:
                 return clarify
+            if again:  # the options offered are gone (disabled since): no guessing among them
+                return BotReply([say("fallback", language)])
         if decision.action in (Action.ANSWER, Action.CLARIFY, Action.OFFER_HUMAN):
             answer = await self._knowledge.answer(nlu.intent, language)
             if answer and decision.action is Action.OFFER_HUMAN:
@@ -942,11 +965,11 @@ async def _insert_message(session: AsyncSession, message: Message) -> None:
     message.id = (await connection.execute(_INSERT_MESSAGE, values)).scalar_one()
 
 
-def _notice_key(rating: int | None, admission: Admission) -> str | None:
+def _notice_key(rating: int | None, admission: Admission, state: str) -> str | None:
     if rating is not None:
         return "csat_thanks"
     if admission is Admission.NOTIFY:
-        return "slow_down"
+        return "slow_down_queued" if state == S.QUEUED else "slow_down"
     return None
 
 

@@ -91,6 +91,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Thank you for your rating! Write here any time if you need more help.",
         "zh": "感谢您的评价！如需更多帮助，随时在这里留言。",
     },
+    "slow_down_queued": {
+        "en": "You're writing faster than I can keep up with. Everything you send is kept, and "
+        "the person who picks up your chat will read it all.",
+        "zh": "您发送消息的速度太快。您发送的所有内容都已保存，接入的客服会全部看到。",
+    },
     "slow_down": {
         "en": "You're writing faster than I can answer, so I'll pause for a minute. Everything "
         "you send is kept, and our team can see it; type 'agent' in a minute to reach a person.",

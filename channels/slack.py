@@ -25,7 +25,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keys
@@ -46,6 +46,7 @@ from channels.base import (
 )
 from escalation.queue import AgentUnavailable
 from models import Agent, Conversation, SlackAgentThread
+from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ class SlackChannel:
         if agent_id is None:
             await self._note(event, "Your Slack email is not a deskbot agent's; ask an admin.")
             return
+        await self._seen_in_slack(agent_id)
         text = event.get("text", "").strip()
         try:
             # Bolt runs listeners concurrently; one conversation's agent actions go in order.
@@ -228,6 +230,20 @@ class SlackChannel:
                 with contextlib.suppress(StateConflict):  # agent_reply says who owns it
                     await self._engine.claim(conversation_id, agent_id)
             await self._engine.agent_reply(conversation_id, agent_id, text)
+
+    async def _seen_in_slack(self, agent_id: int) -> None:
+        """An agent acting here is at work: the queue counts them for the idle time. Like
+        signing in to the console, acting here makes an agent who was offline online."""
+        async with self._sessions() as session:
+            await session.execute(
+                update(Agent)
+                .where(Agent.id == agent_id)
+                .values(
+                    last_slack_at=utcnow(),
+                    status=case((Agent.status == "offline", "online"), else_=Agent.status),
+                )
+            )
+            await session.commit()
 
     async def _state(self, conversation_id: int) -> str | None:
         async with self._sessions() as session:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, or_
 
 from models import Agent
 
 HEARTBEAT_S = 20
 """How often an open staff page says it is still there (the page's script uses this)."""
-SEEN_FOR_S = 3 * HEARTBEAT_S + 5
-"""Three missed heartbeats and the agent is offline."""
+SEEN_FOR_S = 150
+"""No beat for this long and the agent is offline. Browsers run a hidden tab's timers only
+once a minute, so this leaves room for two of those."""
 DEFAULT_IDLE_S = 600
 
 
@@ -29,24 +30,33 @@ class Presence(enum.StrEnum):
 
 
 def presence_of(agent: Agent, now: datetime, idle_s: float = DEFAULT_IDLE_S) -> Presence:
-    seen, active = agent.last_seen_at, agent.last_active_at
-    if (
-        not agent.active
-        or agent.status == Presence.OFFLINE
-        or seen is None
-        or seen < now - timedelta(seconds=SEEN_FOR_S)
-    ):
+    """An agent working from Slack has no page to beat: a claim or reply there counts them
+    present for the idle time."""
+    idle_since = now - timedelta(seconds=idle_s)
+    page_open = _after(agent.last_seen_at, now - timedelta(seconds=SEEN_FOR_S))
+    in_slack = _after(agent.last_slack_at, idle_since)
+    if not agent.active or agent.status == Presence.OFFLINE or not (page_open or in_slack):
         return Presence.OFFLINE
-    if agent.status == Presence.AWAY or active is None or active < now - timedelta(seconds=idle_s):
+    if agent.status == Presence.AWAY or not (in_slack or _after(agent.last_active_at, idle_since)):
         return Presence.AWAY
     return Presence.ONLINE
 
 
 def available_now(now: datetime, idle_s: float = DEFAULT_IDLE_S) -> ColumnElement[bool]:
     """The SQL twin of `presence_of(...) is ONLINE`."""
+    idle_since = now - timedelta(seconds=idle_s)
     return and_(
         Agent.active.is_(True),
         Agent.status == Presence.ONLINE.value,
-        Agent.last_seen_at >= now - timedelta(seconds=SEEN_FOR_S),
-        Agent.last_active_at >= now - timedelta(seconds=idle_s),
+        or_(
+            and_(
+                Agent.last_seen_at >= now - timedelta(seconds=SEEN_FOR_S),
+                Agent.last_active_at >= idle_since,
+            ),
+            Agent.last_slack_at >= idle_since,
+        ),
     )
+
+
+def _after(moment: datetime | None, since: datetime) -> bool:
+    return moment is not None and moment >= since

@@ -128,34 +128,46 @@ class Queue:
     async def estimate(
         self, team: str | None, priority: int, waiting: int | None = None
     ) -> WaitEstimate:
-        """Where a conversation escalated now with `priority` would stand, and for how long.
-        Runs on every escalation, so it reads no whole queue: whoever has at least that
-        priority is ahead whatever their wait (counted by the index), and only those within
-        the most waiting can add are read to see whether their wait lifts them ahead."""
+        """Where a conversation escalated now with `priority` would stand, and for how long;
+        `waiting`: one already in the queue, standing by its own grown priority and wait.
+        Runs on every escalation, so it reads no whole queue: whoever has a higher priority is
+        ahead whatever their wait (counted by the index), and only those within the most
+        waiting can add are read to see whether their wait lifts them ahead."""
         now = self.clock()
         queued = [Conversation.state == S.QUEUED.value]
-        if waiting is not None:  # already in the queue: not ahead of itself
-            queued.append(Conversation.id != waiting)
         if team is not None:
             queued.append(Conversation.team == team)
-        lowest = priority - self.settings.max_wait_points
+        level, since = float(priority), now
         async with self._sessions() as session:
+            if waiting is not None:
+                own = (
+                    await session.execute(
+                        select(Conversation.priority, Conversation.escalated_at).where(
+                            Conversation.id == waiting
+                        )
+                    )
+                ).first()
+                if own is not None:
+                    level = self.effective_priority(own.priority, own.escalated_at, now)
+                    since = own.escalated_at or now
+                queued.append(Conversation.id != waiting)
             surely_ahead = await session.scalar(
-                select(func.count()).where(*queued, Conversation.priority >= priority)
+                select(func.count()).where(*queued, Conversation.priority > level)
             )
             maybe_ahead = (
                 await session.execute(
                     select(Conversation.priority, Conversation.escalated_at).where(
-                        *queued, Conversation.priority < priority, Conversation.priority >= lowest
+                        *queued,
+                        Conversation.priority <= level,
+                        Conversation.priority >= level - self.settings.max_wait_points,
                     )
                 )
             ).all()
             agents = await _available_agents(session, team, now, self.settings.agent_idle_s)
-        lifted = sum(
-            1
-            for row in maybe_ahead
-            if self.effective_priority(row.priority, row.escalated_at, now) >= priority
-        )
+        lifted = 0
+        for row in maybe_ahead:  # the order entries() sorts by: grown priority, then wait
+            grown = self.effective_priority(row.priority, row.escalated_at, now)
+            lifted += grown > level or (grown == level and (row.escalated_at or now) <= since)
         position = int(surely_ahead or 0) + lifted + 1
         open_now = self.settings.hours.is_open(now)
         wait = math.ceil(position / max(agents, 1)) * self.settings.average_handle_s

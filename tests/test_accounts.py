@@ -259,6 +259,9 @@ async def test_console_socket_pushes_only_what_the_agent_may_see(client: TestCli
         message = await ws.receive_json(timeout=5)
         assert message["type"] == "message_created"
         assert message["message"]["text"] == "are you there?"
+        ack = await ws.receive_json(timeout=5)  # the bot tells the waiting customer the wait
+        assert ack["type"] == "message_created" and ack["message"]["sender_kind"] == "bot"
+        assert "a person will read this" in ack["message"]["text"]
         await ws.send_json({"watch": 424242})
         assert (await ws.receive_json(timeout=5))["error"] == "no conversation 424242"
         await ws.send_str("not json")

@@ -291,3 +291,19 @@ async def test_two_misses_at_once_count_two(services: Services) -> None:
         conversation = await session.get_one(Conversation, first.conversation_id)
     assert conversation.fallback_streak == 2 and conversation.state == "queued"
     assert "did not understand 2 messages" in str(conversation.escalation_reason)
+
+
+async def test_a_number_to_options_since_disabled_is_not_a_guess_among_them(
+    services: Services,
+) -> None:
+    from knowledge.schema import IntentPatch
+
+    asked = await services.engine.receive(said("account", user="gone-options"))
+    pending = await pending_of(services, asked.conversation_id)
+    assert pending is not None
+    for intent in pending["options"][1:]:  # type: ignore[index]
+        await services.knowledge.update(str(intent), IntentPatch(enabled=False), "admin")
+    again = await services.engine.receive(said("9", user="gone-options"))
+    assert "didn't quite get that" in again.replies[0].text
+    first = await services.knowledge.answer(str(pending["options"][0]), "en")  # type: ignore[index]
+    assert again.replies[0].text != first

@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from bot import keys
 from bot.app import init_app
-from bot.services import build_services, running
+from bot.services import Services, build_services, running
 from bot.settings import Settings
 from escalation.presence import SEEN_FOR_S, Presence, presence_of
 from models import Agent, AgentRole
@@ -22,6 +22,7 @@ from tests.browser import CHROMIUM_FLAGS, chromium_path
 from tests.conftest import RecordingChannel, admin_headers
 from tests.test_accounts import add_user, sign_in
 from tests.test_console_browser import ARTIFACTS, PASSWORD
+from tests.test_engine import said
 from tests.test_queue import MONDAY_10, FakeClock, escalate
 
 NOBODY = "Nobody from our team is at their desk"
@@ -48,6 +49,10 @@ def test_presence_reads_the_choice_the_heartbeat_and_the_last_input() -> None:
     assert presence_of(agent, now) is Presence.AWAY
     agent.status = "online"
     agent.last_seen_at = now - timedelta(seconds=SEEN_FOR_S + 1)  # the browser closed
+    assert presence_of(agent, now) is Presence.OFFLINE
+    agent.last_slack_at = now - timedelta(minutes=5)  # working from Slack, no page open
+    assert presence_of(agent, now) is Presence.ONLINE
+    agent.last_slack_at = now - timedelta(minutes=11)
     assert presence_of(agent, now) is Presence.OFFLINE
     agent.last_seen_at = now
     agent.active = False
@@ -205,8 +210,25 @@ async def test_writing_again_while_queued_tells_the_wait_without_counting_onesel
             )
             await session.commit()
         await escalate(services, "ahead")
+        clock.now += timedelta(minutes=1)
         await escalate(services, "behind")
+        clock.now += timedelta(minutes=1)
         again = await escalate(services, "behind", "hello? is anyone there")
         (ack,) = again.replies
         assert "a person will read this" in ack.text
         assert "number 2 in the queue; the expected wait is about" in ack.text
+        first = await escalate(services, "ahead", "still waiting...")  # not behind "behind"
+        assert "number 1 in the queue" in first.replies[0].text
+
+
+async def test_two_quick_messages_while_queued_lose_no_answer(services: Services) -> None:
+    await services.engine.receive(said("agent please", user="quick-queued"))
+    ack, answer = await asyncio.gather(
+        services.engine.receive(said("hello?? anyone", user="quick-queued")),
+        services.engine.receive(said("how do I reset my password", user="quick-queued")),
+    )
+    steps = str(await services.knowledge.answer("reset_password", "en"))
+    assert answer.state == "queued" and steps in answer.replies[0].text
+    # The wait goes out unless the answer was said first (its word stands for both then).
+    assert ack.state == "queued" and len(ack.replies) <= 1
+    assert all("a person will read this" in r.text for r in ack.replies)

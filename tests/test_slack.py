@@ -192,6 +192,7 @@ async def test_a_web_chat_customer_gets_the_reply_written_in_slack(
     await eventually(
         lambda: any("not a deskbot agent" in p["text"] for p in fake.posts(AGENT_CHANNEL))
     )
+    availability = await (await slack.get("/webchat/availability")).json()
     await post_event(slack, agent_says("claim", ts))
     await post_event(slack, agent_says("Ann from Acme here.", ts))
 
@@ -200,6 +201,10 @@ async def test_a_web_chat_customer_gets_the_reply_written_in_slack(
         return history["messages"][-1]["text"] == "Ann from Acme here."
 
     await wait_for(replied)
+    # Working from Slack, with no console open, counts her as there for the queue.
+    agents = await (await slack.get("/api/agents", headers=admin_headers(slack))).json()
+    assert [a["presence"] for a in agents["agents"] if a["status"] == "online"] == ["online"]
+    assert availability["people"] in ("away", "offline")
 
 
 async def test_a_disabled_agent_loses_their_slack_powers_at_once(

@@ -164,11 +164,16 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         if who.agent_id is None:
             raise BadRequest("the admin token is not an agent", 422)
         heartbeat = await read_model(request, Heartbeat)
+        async with request.config_dict[keys.SESSIONS]() as session:
+            before = await session.get(Agent, who.agent_id)
+        was = _presence(request, before) if before else "offline"
         agent = await request.config_dict[keys.USERS].heartbeat(
             who.agent_id, heartbeat.active, heartbeat.gone
         )
-        request.config_dict[keys.QUEUE].forget_availability()
-        return web.json_response({"presence": _presence(request, agent)})
+        presence = _presence(request, agent)
+        if presence != was:  # widgets asking next hear of it (this process at once)
+            request.config_dict[keys.QUEUE].forget_availability()
+        return web.json_response({"presence": presence})
 
     @api("PATCH", "/me", "Set my status (online, away, offline)", body=StatusChange)
     async def set_my_status(request: web.Request) -> web.Response:

@@ -159,8 +159,8 @@
     status.setAttribute("data-connected", up ? "true" : "false");
     if (!up) { status.textContent = why; return; }
     if (people && people.people === "online") status.textContent = "Team online";
-    else if (people && people.people === "away") status.textContent = "Team away · the bot can help";
     else if (people && people.opens) status.textContent = "Team back " + people.opens;
+    else if (people) status.textContent = "Team away · the bot can help";
     else status.textContent = "online";
   }
   function checkPeople() {

@@ -1,4 +1,5 @@
-"""when each agent's staff pages last beat, and when the agent last touched one
+"""when each agent's staff pages last beat, when the agent last touched one, and when they
+last acted from Slack
 
 Revision ID: 0015
 Revises: 0014
@@ -25,8 +26,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("agents", sa.Column("last_seen_at", UtcDateTime(timezone=True), nullable=True))
     op.add_column("agents", sa.Column("last_active_at", UtcDateTime(timezone=True), nullable=True))
+    op.add_column("agents", sa.Column("last_slack_at", UtcDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("agents", "last_slack_at")
     op.drop_column("agents", "last_active_at")
     op.drop_column("agents", "last_seen_at")
