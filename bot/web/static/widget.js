@@ -25,21 +25,35 @@
     ".deskbot-out{background:#e2e8f0;color:#0f172a;border-bottom-left-radius:3px}" +
     ".deskbot-agent{background:#dcfce7}.deskbot-system{background:#fef9c3;font-size:13px}" +
     ".deskbot-who{display:block;font-size:11px;opacity:.7;margin-bottom:2px}" +
+    ".deskbot-time{display:block;font-size:10px;opacity:.6;margin-top:2px;text-align:right}" +
     "#deskbot-form{display:flex;border-top:1px solid #e2e8f0}#deskbot-input{flex:1;border:0;padding:12px;font:16px/1.3 system-ui,sans-serif;outline:none}" +
     "#deskbot-send{border:0;background:#2563eb;color:#fff;padding:0 16px;font:600 14px system-ui;cursor:pointer}" +
     ".deskbot-choices{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
+    "#deskbot-close{border:0;background:transparent;color:#fff;font:600 20px/1 system-ui;cursor:pointer;" +
+    "padding:0 0 0 10px;margin-left:6px}#deskbot-close:focus-visible,#deskbot-launcher:focus-visible{outline:2px solid #fff;outline-offset:2px}" +
+    "#deskbot-unread{display:none;margin-left:8px;min-width:20px;padding:1px 6px;border-radius:10px;background:#dc2626;" +
+    "color:#fff;font:700 12px/18px system-ui}#deskbot-unread.on{display:inline-block}" +
+    "@media (max-width:480px){#deskbot-panel{right:0;bottom:0;width:100vw;height:100%;height:100dvh;border-radius:0}" +
+    "#deskbot-panel.open~#deskbot-launcher{display:none}}" +
     ".deskbot-choice{border:1px solid #2563eb;background:#fff;color:#1d4ed8;border-radius:16px;padding:6px 12px;" +
     "font:13px system-ui;cursor:pointer;text-align:left;max-width:100%}.deskbot-choice:hover{background:#eff6ff}";
   var style = document.createElement("style");
   style.textContent = css;
   document.head.appendChild(style);
 
-  var launcher = el("button", {id: "deskbot-launcher", type: "button"}, title);
+  var launcher = el("button", {id: "deskbot-launcher", type: "button", "aria-expanded": "false"}, title);
+  var unread = el("span", {id: "deskbot-unread", "aria-label": "unread replies"});
+  launcher.appendChild(unread);
+  var unreadCount = 0;
   var panel = el("div", {id: "deskbot-panel", role: "dialog", "aria-label": title});
   var head = el("div", {id: "deskbot-head"});
   head.appendChild(el("span", {}, title));
   var status = el("span", {id: "deskbot-status"}, "connecting…");
-  head.appendChild(status);
+  var right = el("span", {});
+  right.appendChild(status);
+  var close = el("button", {id: "deskbot-close", type: "button", "aria-label": "Close chat"}, "×");
+  right.appendChild(close);
+  head.appendChild(right);
   var log = el("div", {id: "deskbot-log", "aria-live": "polite"});
   var form = el("form", {id: "deskbot-form"});
   var input = el("input", {id: "deskbot-input", autocomplete: "off", maxlength: "4000",
@@ -49,10 +63,21 @@
   panel.appendChild(head); panel.appendChild(log); panel.appendChild(form);
   document.body.appendChild(panel); document.body.appendChild(launcher);
 
-  launcher.addEventListener("click", function () {
-    panel.classList.toggle("open");
-    if (panel.classList.contains("open")) input.focus();
-  });
+  // Closed, the chat goes on: replies that arrive are counted on the launcher.
+  function setOpen(open) {
+    panel.classList.toggle("open", open);
+    launcher.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      unreadCount = 0; unread.textContent = ""; unread.classList.remove("on");
+      input.focus();
+      log.scrollTop = log.scrollHeight;
+    } else {
+      launcher.focus();
+    }
+  }
+  launcher.addEventListener("click", function () { setOpen(!panel.classList.contains("open")); });
+  close.addEventListener("click", function () { setOpen(false); });
+  panel.addEventListener("keydown", function (event) { if (event.key === "Escape") setOpen(false); });
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
@@ -97,6 +122,11 @@
     var bubble = el("div", {"class": "deskbot-msg " + kind, "data-sender": m.sender_kind});
     if (m.direction !== "in" && m.sender_kind === "agent") bubble.appendChild(el("span", {"class": "deskbot-who"}, "Support team"));
     bubble.appendChild(document.createTextNode(m.text));
+    var at = m.created_at ? new Date(m.created_at) : new Date();
+    if (!isNaN(at)) {
+      bubble.appendChild(el("time", {"class": "deskbot-time", datetime: at.toISOString()},
+        at.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"})));
+    }
     clearChoices();  // only the latest question's buttons stay
     log.appendChild(bubble);
     if (m.direction !== "in" && m.quick_replies && m.quick_replies.length) showChoices(m);
@@ -137,7 +167,13 @@
         if (frame.type === "history") {
           frame.messages.forEach(function (m) { if (m.direction !== "in" || !isPendingEcho(m)) show(m); });
         } else if (frame.type === "message") {
+          var fresh = !seen[frame.message.id];
           show(frame.message);
+          if (fresh && frame.message.direction !== "in" && !panel.classList.contains("open")) {
+            unreadCount += 1;
+            unread.textContent = String(unreadCount);
+            unread.classList.add("on");
+          }
         } else if (frame.type === "ack") {
           delete pending[frame.client_message_id];
           seen[frame.message_id] = true;
@@ -176,6 +212,6 @@
   function isPendingEcho(m) {
     return Object.keys(pending).some(function (id) { return pending[id] === m.text; });
   }
-  if (openAtStart) panel.classList.add("open");
+  if (openAtStart) { panel.classList.add("open"); launcher.setAttribute("aria-expanded", "true"); }
   connect();
 })();
