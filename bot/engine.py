@@ -513,7 +513,8 @@ class ConversationEngine:
         conversation, message = stored.conversation, stored.message
         language = _language_of(message.text, conversation)
         text = await self._answer_while_queued(message.text, language)
-        if text is None and await self._handoff_said_last(conversation.id):
+        acknowledging = text is None
+        if acknowledging and await self._handoff_said_last(conversation.id):
             wait = await self._wait_notice(
                 conversation.team, conversation.priority, language, conversation.id
             )
@@ -528,7 +529,6 @@ class ConversationEngine:
             conversation = await self._conversation(conversation.id)
             if conversation.state != S.QUEUED:
                 return []  # an agent has the chat now
-            acknowledging = text.startswith(say("queued_ack", language))
             if acknowledging and not await self._handoff_said_last(conversation.id):
                 return []  # the bot has spoken since: its word stands for this one too
         if reply is None:
