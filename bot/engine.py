@@ -26,10 +26,12 @@ from bot.choices import (
 )
 from bot.events import (
     AGENTS_TOPIC,
+    AgentTyping,
     ConversationChanged,
     MessageCreated,
     MessageView,
     conversation_topic,
+    thread_topic,
 )
 from bot.nlu.rejection import is_bare_rejection
 from bot.nlu.result import DECLINED_INTENT, OUT_OF_SCOPE_INTENT, IntentScore, NluResult, Outcome
@@ -39,6 +41,8 @@ from bot.replies import say
 from bot.sender_throttle import Admission, SenderThrottle
 from bot.states import StateConflict, transition
 from channels.base import InboundMessage, clean_text
+from channels.webchat_away import WEBCHAT, away_address, email_thread
+from escalation.customers import customer_by_email
 from escalation.policy import HANDOFF_INTENT, Action, Decision, decide
 from escalation.policy_store import PolicyStore
 from escalation.queue import AgentUnavailable, Queue, check_capacity
@@ -61,6 +65,8 @@ from models.base import utcnow
 
 log = logging.getLogger(__name__)
 S = ConversationState
+EMAIL_CHANNEL = "email"
+CSAT_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
 UNANSWERED_BATCH = 100
 
 # Built once: constructing a statement costs more CPU than running it.
@@ -182,7 +188,10 @@ class ConversationEngine:
         max_message_chars: int,
         outbox_ready: Callable[[], None] = lambda: None,
         articles: ArticleResponder | None = None,
+        email_away_visitors: bool = False,
     ) -> None:
+        """`email_away_visitors`: the email channel is set up, so a web-chat visitor who left
+        the page gets an agent's reply by email too."""
         self._sessions = sessions
         self._knowledge = knowledge
         self._nlu = nlu
@@ -195,6 +204,7 @@ class ConversationEngine:
         self._max_chars = max_message_chars
         self._outbox_ready = outbox_ready
         self._articles = articles
+        self._email_away = email_away_visitors
 
     @property
     def max_message_chars(self) -> int:
@@ -368,9 +378,13 @@ class ConversationEngine:
         )
         if customer_id is not None:
             return customer_id
-        customer = Customer(display_name=inbound.display_name or "")
-        session.add(customer)
-        await session.flush()
+        address = inbound.external_user if inbound.channel == EMAIL_CHANNEL else None
+        # A CRM customer writing from their address is that customer, on every channel.
+        customer = await customer_by_email(session, address) if address else None
+        if customer is None:
+            customer = Customer(display_name=inbound.display_name or "", email=address)
+            session.add(customer)
+            await session.flush()
         session.add(
             CustomerIdentity(
                 customer_id=customer.id,
@@ -811,6 +825,18 @@ class ConversationEngine:
                 "external_thread": conversation.external_thread,
             },
         )
+        if self._email_away and conversation.channel == WEBCHAT:
+            address = await away_address(session, conversation, sender)
+            if address:
+                await (await session.connection()).execute(
+                    _INSERT_OUTBOX,
+                    {
+                        "message_id": reply.id,
+                        "channel": EMAIL_CHANNEL,
+                        "external_user": address,
+                        "external_thread": email_thread(conversation.external_thread),
+                    },
+                )
         return reply
 
     async def _mark_handled(self, message_id: int, nlu: NluResult) -> None:
@@ -848,8 +874,14 @@ class ConversationEngine:
         text = clean_text(text, self._max_chars)
         async with self._sessions() as session:
             conversation = await self._owned(session, conversation_id, agent_id)
+            name = await session.scalar(select(Agent.name).where(Agent.id == agent_id))
             reply = await self._add_outbound(
-                session, conversation, text, SenderKind.AGENT, agent_id
+                session,
+                conversation,
+                text,
+                SenderKind.AGENT,
+                agent_id,
+                meta={"sender_name": name} if name else None,
             )
             if conversation.first_human_response_at is None:
                 conversation.first_human_response_at = utcnow()
@@ -858,6 +890,32 @@ class ConversationEngine:
         await self._announce(view)
         self._outbox_ready()
         return view
+
+    async def agent_typing(self, conversation_id: int, agent_id: int) -> bool:
+        """Tell the customer's widget the agent who has the chat is writing; best effort (a
+        lost beat only hides the hint sooner). False: not this agent's chat now."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Conversation.channel, Conversation.external_thread, Agent.name)
+                    .join(Agent, Agent.id == Conversation.assigned_agent_id)
+                    .where(
+                        Conversation.id == conversation_id,
+                        Conversation.state == S.AGENT,
+                        Conversation.assigned_agent_id == agent_id,
+                    )
+                )
+            ).first()
+        if row is None:
+            return False
+        channel, thread, name = row
+        try:
+            await self._bus.publish(
+                thread_topic(channel, thread), AgentTyping(channel, thread, name or "")
+            )
+        except Exception as exc:  # the bus is away: the reply itself still goes through
+            log.warning("typing not announced", extra={"error": str(exc)[:200]})
+        return True
 
     async def hand_back(self, conversation_id: int, agent_id: int) -> MessageView:
         async with self._sessions() as session:
@@ -900,7 +958,12 @@ class ConversationEngine:
             conversation = await session.get_one(Conversation, conversation_id)
             await session.refresh(conversation)
             question = await self._add_outbound(
-                session, conversation, say("csat", conversation.language), SenderKind.SYSTEM, None
+                session,
+                conversation,
+                say("csat", conversation.language),
+                SenderKind.SYSTEM,
+                None,
+                meta={"quick_replies": CSAT_BUTTONS},
             )
             await session.commit()
         await self._announce(MessageView.of(question))

@@ -27,6 +27,8 @@ class MessageView:
     quick_replies: list[dict[str, str]] | None = None
     """Buttons under a bot message: [{"title": shown, "payload": sent back as the customer's
     text}]. Text channels get the same choices numbered in the text itself."""
+    sender_name: str | None = None
+    """The agent's name, on an agent's message."""
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -43,6 +45,7 @@ class MessageView:
             sentiment=message.sentiment,
             sentiment_label=message.sentiment_label,
             quick_replies=(message.meta or {}).get("quick_replies"),
+            sender_name=(message.meta or {}).get("sender_name"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +103,16 @@ class MessageDelivered(Event):
     message: MessageView
 
 
+@dataclass(frozen=True, slots=True)
+class AgentTyping(Event):
+    """An agent is writing a reply in one customer thread (the widget shows it)."""
+
+    name: ClassVar[str] = "agent_typing"
+    channel: str
+    external_thread: str
+    agent_name: str
+
+
 def kb_topic() -> str:
     return "kb"
 
@@ -127,6 +140,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MessageCreated,
         ConversationChanged,
         MessageDelivered,
+        AgentTyping,
     )
 }
 

@@ -16,6 +16,7 @@ from bot.outbox import Dispatcher
 from bot.rate_limits import RateLimiter
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
+from channels.webchat_settings import WebchatSettings
 from escalation.churn import ChurnScorer
 from escalation.hours_store import HoursStore
 from escalation.policy_store import PolicyStore
@@ -38,4 +39,5 @@ LOGINS = web.AppKey("logins", LoginSessions)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 TASKS = web.AppKey("tasks", BackgroundTasks)
 HOURS = web.AppKey("hours", HoursStore)
+WEBCHAT_SETTINGS = web.AppKey("webchat_settings", WebchatSettings)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]

@@ -94,6 +94,7 @@ class _Claim:
                 row.text,
                 row.created_at,
                 (row.meta or {}).get("quick_replies"),
+                (row.meta or {}).get("sender_name"),
             ),
         )
 

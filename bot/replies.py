@@ -102,6 +102,27 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "您发送消息的速度太快，我将暂停回复一分钟。您发送的所有内容都已保存，客服可以看到；"
         "一分钟后输入“人工”即可联系客服。",
     },
+    "chat_by_email": {
+        "en": "{who} answered in your chat:\n\n{text}\n\n--\nAnswer this email to reply, or "
+        "go back to the chat: {link}",
+        "zh": "{who} 在您的会话中回复了：\n\n{text}\n\n--\n直接回复此邮件即可继续沟通，"
+        "或返回会话：{link}",
+    },
+    "chat_by_email_subject": {
+        "en": "Your chat with {company}",
+        "zh": "您与 {company} 的会话",
+    },
+    "chat_by_email_team": {"en": "Our team", "zh": "客服团队"},
+    "transcript_subject": {
+        "en": "Your chat with {company}: the transcript",
+        "zh": "您与 {company} 的会话记录",
+    },
+    "transcript_intro": {
+        "en": "Here is your conversation with {company}, as you asked.",
+        "zh": "以下是您与 {company} 的会话记录。",
+    },
+    "transcript_you": {"en": "You", "zh": "您"},
+    "transcript_bot": {"en": "Assistant", "zh": "智能助手"},
     "handback": {
         "en": "You're back with the assistant. Ask me anything, or type 'agent' for a person.",
         "zh": "您已回到智能助手。有问题随时问我，或输入“人工”联系客服。",

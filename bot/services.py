@@ -31,6 +31,7 @@ from bot.sender_throttle import SenderThrottle
 from bot.settings import Settings
 from channels.base import OutputChannel
 from channels.webchat import CHANNEL as WEBCHAT
+from channels.webchat_settings import WebchatSettings
 from escalation.churn import ChurnScorer
 from escalation.hours_store import HoursStore, HoursView
 from escalation.policy import PolicySettings
@@ -77,6 +78,7 @@ class Services:
     hours: HoursStore
     limiter: RateLimiter
     articles: ArticleStore
+    webchat: WebchatSettings
 
 
 def build_queue(
@@ -144,6 +146,7 @@ def build_services(
         settings.max_message_chars,
         outbox_ready=dispatcher.wake,
         articles=ArticleResponder(articles, sessions),
+        email_away_visitors=bool(settings.email_address),
     )
     hours = HoursStore(
         sessions,
@@ -170,6 +173,7 @@ def build_services(
         hours,
         limiter,
         articles,
+        WebchatSettings(sessions),
     )
 
 
@@ -184,6 +188,7 @@ async def prepare(services: Services) -> None:
     await services.nlu.sync()
     await services.policy.load()
     await services.hours.load()
+    await services.webchat.load()
 
 
 @contextlib.asynccontextmanager
@@ -276,6 +281,7 @@ async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None
         try:
             await services.policy.load()
             await services.hours.load()
+            await services.webchat.load()
             services.churn.reload()
             overdue = await services.queue.reprioritise_overdue()
             for conversation_id in overdue:

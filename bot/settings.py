@@ -168,6 +168,21 @@ class Settings(BaseSettings):
         description="Sites whose pages may embed the web-chat widget, e.g. "
         "['https://shop.example']; '*': any site. Only the web-chat API allows other origins.",
     )
+    public_url: str = Field(
+        default="",
+        description="Where customers reach this server, e.g. https://support.example: links "
+        "in emails point there. Empty: http://host:port.",
+    )
+    webchat_identity_secret: str = Field(
+        default="",
+        description="Shared with your site's server, which signs its signed-in user's "
+        "identity for the widget (README: Known customers); generated if empty.",
+    )
+    webchat_identity_max_age_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="A signed identity older than this is stale and refused.",
+    )
     trusted_proxies: tuple[str, ...] = Field(
         default=(),
         description="Addresses or CIDR ranges of your reverse proxies, e.g. ['127.0.0.1', "
@@ -205,6 +220,19 @@ class Settings(BaseSettings):
                     f"{origin!r} is not an origin: give scheme and host, e.g. https://shop.example"
                 )
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_a_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                f"{value!r} is not a URL: give scheme and host, e.g. https://support.example"
+            )
+        return value.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -323,7 +351,12 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 def _with_secrets(settings: Settings) -> Settings:
     """Secrets not configured are generated once and kept in the data directory."""
     updates: dict[str, str] = {}
-    for field in ("secret_key", "admin_token", "telegram_webhook_secret"):
+    for field in (
+        "secret_key",
+        "admin_token",
+        "telegram_webhook_secret",
+        "webchat_identity_secret",
+    ):
         if not getattr(settings, field):
             updates[field] = _stored_secret(settings.data_dir, field)
     return settings.model_copy(update=updates) if updates else settings

@@ -120,6 +120,8 @@ class OutboundText:
     created_at: datetime
     quick_replies: list[dict[str, str]] | None = None
     """Buttons for channels that show them; the choices are numbered in `text` too."""
+    sender_name: str | None = None
+    """The agent's name, on an agent's message."""
 
 
 class DeliveryError(Exception):

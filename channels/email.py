@@ -22,10 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engine import ConversationEngine
 from bot.rate_limits import RateLimiter
+from bot.replies import say
 from bot.settings import Settings
 from channels.base import (
+    ID_CHARS,
     DeliveryError,
     DeliveryTarget,
+    InboundMessage,
     InvalidMessage,
     OutboundText,
     clean_field,
@@ -39,6 +42,8 @@ from channels.email_message import (
     reply_message_id,
 )
 from channels.faults import is_temporary
+from channels.visitor_tokens import Visitor, VisitorTokens
+from channels.webchat_away import VIA_EMAIL, WEBCHAT, visitor_addresses, webchat_thread
 from models import Conversation, CustomerIdentity, Message
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,22 @@ QUARANTINE_FLAG = "$DeskbotFailed"
 class TemporaryFailure(Exception):
     """Taking a mail failed for a reason that is not the mail's (the database is down):
     the sender should try again later, and IMAP leaves it unseen."""
+
+
+async def send_mail(settings: Settings, mail: EmailMessage) -> None:
+    try:
+        await aiosmtplib.send(
+            mail,
+            hostname=settings.email_smtp_host,
+            port=settings.email_smtp_port,
+            username=settings.email_smtp_username or None,
+            password=settings.email_smtp_password or None,
+            start_tls=settings.email_smtp_starttls,
+            tls_context=tls_context(settings.email_ca_file),
+            timeout=SMTP_TIMEOUT_S,
+        )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"smtp: {exc}", outage=_server_unreachable(exc)) from None
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -71,29 +92,21 @@ class EmailOutput:
         self._settings = settings
         self._sessions = sessions
         self._domain = settings.email_address.rpartition("@")[2]
+        self._tokens = VisitorTokens(settings.secret_key, settings.visitor_token_max_age_s)
 
     async def send_text(self, target: DeliveryTarget, message: OutboundText) -> None:
-        mail = await self.compose(target, message)
-        settings = self._settings
-        try:
-            await aiosmtplib.send(
-                mail,
-                hostname=settings.email_smtp_host,
-                port=settings.email_smtp_port,
-                username=settings.email_smtp_username or None,
-                password=settings.email_smtp_password or None,
-                start_tls=settings.email_smtp_starttls,
-                tls_context=tls_context(settings.email_ca_file),
-                timeout=SMTP_TIMEOUT_S,
-            )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"smtp: {exc}", outage=_server_unreachable(exc)) from None
+        await send_mail(self._settings, await self.compose(target, message))
 
     async def compose(self, target: DeliveryTarget, message: OutboundText) -> EmailMessage:
         last = await self._last_customer_mail(message.conversation_id)
+        chat = webchat_thread(target.external_thread)
+        language = await self._language(message.conversation_id) if chat else "en"
+        company = self._settings.email_display_name
         # Cleaned again here: rows stored before intake cleaned them may hold a CR/LF,
         # which the mail library refuses in a header (and the customer got no answer).
-        subject = clean_field(last.get("subject"), 998) or "Your question"
+        subject = clean_field(last.get("subject"), 998) or (
+            say("chat_by_email_subject", language, company=company) if chat else "Your question"
+        )
         mail = EmailMessage()
         mail["From"] = formataddr((self._settings.email_display_name, self._settings.email_address))
         mail["To"] = target.external_user
@@ -107,8 +120,23 @@ class EmailOutput:
             mail["References"] = " ".join(dict.fromkeys([*references, replied_to]))
         if message.sender_kind in AUTOMATIC_SENDERS:
             mail["Auto-Submitted"] = "auto-replied"  # RFC 3834: other robots must not answer
-        mail.set_content(message.text)
+        mail.set_content(self._chat_mail(message, chat, language) if chat else message.text)
         return mail
+
+    def _chat_mail(self, message: OutboundText, thread: str, language: str) -> str:
+        """An answer in a web chat its visitor left: who wrote, and the way back (a link that
+        opens the same chat, or an answer to this mail)."""
+        token = self._tokens.issue(Visitor(thread, thread))
+        link = f"{self._settings.base_url}/webchat/chat#resume={token}"
+        who = message.sender_name or say("chat_by_email_team", language)
+        return say("chat_by_email", language, who=who, text=message.text, link=link)
+
+    async def _language(self, conversation_id: int) -> str:
+        async with self._sessions() as session:
+            language = await session.scalar(
+                select(Conversation.language).where(Conversation.id == conversation_id)
+            )
+        return language or "en"
 
     async def _last_customer_mail(self, conversation_id: int) -> dict[str, Any]:
         async with self._sessions() as session:
@@ -164,7 +192,7 @@ class EmailReceiver:
             return "own"  # our own reply came back (a forward or a Bcc): never answer it
         if await self._stored_before_namespacing(mail):
             return "duplicate"
-        inbound = mail.inbound()
+        inbound = await self._into_its_chat(mail.inbound(), mail.sender)
         try:
             # Mail cannot be told "too long": keep the start, and tell the agents.
             text, full_length = fit_text(inbound.text, self._engine.max_message_chars)
@@ -176,6 +204,27 @@ class EmailReceiver:
             log.info("email without new text dropped", extra={"error": str(exc)})
             return "empty"
         return "duplicate" if result.duplicate else "accepted"
+
+    async def _into_its_chat(self, inbound: InboundMessage, sender: str) -> InboundMessage:
+        """An answer to our email about a web chat continues that chat, when it comes from
+        the address the visitor gave; from anyone else it starts a conversation of its own."""
+        thread = webchat_thread(inbound.external_thread)
+        if thread is None:
+            return inbound
+        async with self._sessions() as session:
+            addresses = await visitor_addresses(session, thread)
+        if sender not in addresses:
+            log.warning("answer to a web-chat email from another address; kept apart")
+            own_thread = inbound.meta.get("message_id") or inbound.external_id
+            return dataclasses.replace(inbound, external_thread=own_thread)
+        return dataclasses.replace(
+            inbound,
+            channel=WEBCHAT,
+            external_user=thread,
+            external_thread=thread,
+            external_id=f"{thread}:mail:{inbound.external_id}"[:ID_CHARS],
+            meta={**inbound.meta, "via": VIA_EMAIL},
+        )
 
     async def _stored_before_namespacing(self, mail: CustomerEmail) -> bool:
         """Mail stored before dedupe ids carried the sender has the bare Message-ID; a

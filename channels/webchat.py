@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 
@@ -21,7 +22,7 @@ from bot.api.ids import parse_id
 from bot.api.openapi import ApiSpec
 from bot.bus import BusGap, BusUnavailable, EventBus, Subscription
 from bot.engine import ConversationEngine
-from bot.events import MessageDelivered, MessageView, thread_topic
+from bot.events import AgentTyping, MessageDelivered, MessageView, thread_topic
 from bot.rate_limits import RateLimited, RateLimiter, check
 from bot.settings import Settings
 from bot.shown_messages import ShownMessages
@@ -33,8 +34,18 @@ from channels.base import (
     InvalidMessage,
     OutboundText,
 )
+from channels.email import send_mail
+from channels.visitor_identity import (
+    MAX_IDENTITY_CHARS,
+    IdentityRejected,
+    VerifiedIdentity,
+    verify_identity,
+)
 from channels.visitor_tokens import TokenRejected, Visitor, VisitorTokens
-from models import Conversation, Message
+from channels.webchat_away import SEEN_BEAT_S, mark_seen, visitor_addresses
+from channels.webchat_mail import transcript_mail
+from escalation.customers import link_identity, note_contact
+from models import Agent, Conversation, Message
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +60,46 @@ ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 class SessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    identity: Annotated[str, StringConstraints(max_length=MAX_IDENTITY_CHARS)] | None = Field(
+        default=None,
+        description="Your site's signed-in user, as the exact JSON text you signed: "
+        '{"user_id": …, "email": …, "name": …, "issued_at": Unix seconds}.',
+    )
+    signature: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="HMAC-SHA256 of `identity` with webchat_identity_secret, hex."
+    )
 
 
 class SessionResponse(BaseModel):
     token: str
     visitor_id: str
+    identified: bool = False
+    """The visitor is a customer your site vouched for: their chat is the same on every
+    device they sign in from."""
+
+
+class ContactRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+class ContactResponse(BaseModel):
+    email: str
+    by_email: bool
+    """This server sends email: an agent's reply reaches the address if the visitor has left."""
+
+
+class TranscriptRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = Field(
+        default=None, description="Where to send it; default: the address given before."
+    )
+
+
+class TranscriptResponse(BaseModel):
+    sent_to: str
+    messages: int
 
 
 class SendRequest(BaseModel):
@@ -75,6 +121,7 @@ class VisitorMessage(BaseModel):
     text: str
     created_at: str
     quick_replies: list[Any] | None = None
+    sender_name: str | None = None
 
     @classmethod
     def of(cls, view: MessageView) -> VisitorMessage:
@@ -104,6 +151,12 @@ class AvailabilityResponse(BaseModel):
     """ISO 8601, when offline: when the team is back."""
     opens: str | None
     """The same, as the company writes it: weekday, time and zone ("Mon 09:00 Europe/Berlin")."""
+    welcome: str | None = None
+    """The admin's first message for a new visitor, in the language asked for (`lang`)."""
+    prechat_form: bool = False
+    """Ask the visitor's name and email before their first message."""
+    ask_email_when_away: bool = True
+    """With nobody there, offer to answer by email."""
 
 
 class WebchatOutput:
@@ -125,6 +178,7 @@ class WebchatOutput:
             confidence=None,
             created_at=message.created_at.isoformat(),
             quick_replies=message.quick_replies,
+            sender_name=message.sender_name,
         )
         try:
             await self._bus.publish(
@@ -167,6 +221,85 @@ class _Senders:
                 (f"messages:ip:{address}", limits.rate_messages_per_ip_min),
             ],
         )
+
+
+async def _verified(request: web.Request, body: SessionRequest) -> VerifiedIdentity:
+    settings = request.config_dict[keys.SETTINGS]
+    try:
+        return verify_identity(
+            settings.webchat_identity_secret,
+            body.identity or "",
+            body.signature or "",
+            settings.webchat_identity_max_age_s,
+        )
+    except IdentityRejected as exc:
+        log.warning("webchat identity refused", extra={"why": str(exc)})
+        raise BadRequest(str(exc), status=401) from None
+
+
+CONTACTS_PER_VISITOR_MIN = 5
+TRANSCRIPTS_PER_VISITOR_MIN = 2
+TRANSCRIPT_LIMIT = 1000
+
+
+def _address(text: str) -> str:
+    try:
+        # The syntax is checked, not where it leads: an intranet's domain (and .test) is
+        # taken, a mail that bounces comes back to the support mailbox.
+        checked = validate_email(
+            text, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
+        return checked.normalized.lower()
+    except EmailNotValidError as exc:
+        raise BadRequest(f"{text[:80]!r} is not an email address: {exc}", status=422) from None
+
+
+async def _send_transcript(
+    request: web.Request, visitor: Visitor, to: str | None
+) -> TranscriptResponse:
+    config = request.config_dict
+    async with config[keys.SESSIONS]() as session:
+        if to is None:
+            known = sorted(await visitor_addresses(session, visitor.thread_id))
+            if not known:
+                raise BadRequest("give the email address to send the transcript to", status=422)
+            to = known[0]
+        else:
+            to = _address(to)
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(
+                Conversation.channel == CHANNEL, Conversation.external_thread == visitor.thread_id
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        if conversation is None:
+            raise BadRequest("there is no conversation to send yet", status=409)
+        messages = (
+            await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.id)
+                .limit(TRANSCRIPT_LIMIT)
+            )
+        ).all()
+        agent_ids = {m.agent_id for m in messages if m.agent_id}
+        names = dict(
+            (await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))))
+            .tuples()
+            .all()
+        )
+    zone = config[keys.QUEUE].settings.hours.zone
+    mail = transcript_mail(config[keys.SETTINGS], to, messages, conversation.language, zone, names)
+    try:
+        await send_mail(config[keys.SETTINGS], mail)
+    except DeliveryError as exc:
+        log.warning("transcript not sent", extra={"error": str(exc)[:200]})
+        raise BadRequest(
+            "the mail server did not take the transcript; try again later", status=502
+        ) from None
+    return TranscriptResponse(sent_to=to, messages=len(messages))
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -227,12 +360,28 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
             [(f"sessions:ip:{request.remote}", settings.rate_sessions_per_ip_min)],
         )
         body = await read_model(request, SessionRequest) if request.can_read_body else None
-        visitor_id = uuid.uuid4().hex
+        known = await _verified(request, body) if body and body.identity is not None else None
+        visitor_id = known.visitor_id if known else uuid.uuid4().hex
+        if known is not None:
+            await link_identity(
+                request.config_dict[keys.SESSIONS],
+                CHANNEL,
+                visitor_id,
+                user_id=known.user_id,
+                email=known.email,
+                name=known.name,
+            )
         token = tokens.issue(Visitor(visitor_id, visitor_id))
         log.info(
-            "webchat session", extra={"visitor": visitor_id, "named": bool(body and body.name)}
+            "webchat session",
+            extra={
+                "visitor": visitor_id,
+                "named": bool(body and body.name),
+                "identified": known is not None,
+            },
         )
-        return web.json_response(SessionResponse(token=token, visitor_id=visitor_id).model_dump())
+        response = SessionResponse(token=token, visitor_id=visitor_id, identified=bool(known))
+        return web.json_response(response.model_dump())
 
     @api(
         "POST",
@@ -278,9 +427,12 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
         "/availability",
         "Whether a person can answer now (the widget's header)",
         response=AvailabilityResponse,
+        query=(("lang", "string"),),
     )
     async def availability(request: web.Request) -> web.Response:
         queue = request.config_dict[keys.QUEUE]
+        widget = request.config_dict[keys.WEBCHAT_SETTINGS]
+        language = request.query.get("lang", "en")[:16].lower()
         known = await queue.availability()
         opens = None
         if known.opens_at is not None:
@@ -290,8 +442,64 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
             people=known.people.value,
             opens_at=known.opens_at.isoformat() if known.opens_at else None,
             opens=opens,
+            welcome=widget.welcome(language),
+            prechat_form=widget.current.prechat_form,
+            ask_email_when_away=widget.current.ask_email_when_away,
         )
         return web.json_response(response.model_dump())
+
+    @api(
+        "POST",
+        "/contact",
+        "Leave an email address: an agent's reply reaches it if the visitor has left",
+        body=ContactRequest,
+        response=ContactResponse,
+        auth="visitorToken",
+    )
+    async def contact(request: web.Request) -> web.Response:
+        visitor = _visitor(request, _bearer(request))
+        settings = request.config_dict[keys.SETTINGS]
+        await check(
+            request.config_dict[keys.RATE_LIMITER],
+            [(f"contact:visitor:{visitor.visitor_id}", CONTACTS_PER_VISITOR_MIN)],
+        )
+        body = await read_model(request, ContactRequest)
+        address = _address(body.email)
+        await note_contact(
+            request.config_dict[keys.SESSIONS],
+            CHANNEL,
+            visitor.visitor_id,
+            email=address,
+            name=body.name,
+        )
+        response = ContactResponse(email=address, by_email=bool(settings.email_address))
+        return web.json_response(response.model_dump())
+
+    @api(
+        "POST",
+        "/transcript",
+        "Email this visitor the conversation so far",
+        body=TranscriptRequest,
+        response=TranscriptResponse,
+        auth="visitorToken",
+    )
+    async def transcript(request: web.Request) -> web.Response:
+        visitor = _visitor(request, _bearer(request))
+        settings = request.config_dict[keys.SETTINGS]
+        if not settings.email_address:
+            raise BadRequest("this server does not send email", status=503)
+        await check(
+            request.config_dict[keys.RATE_LIMITER],
+            [(f"transcript:visitor:{visitor.visitor_id}", TRANSCRIPTS_PER_VISITOR_MIN)],
+        )
+        body = await read_model(request, TranscriptRequest)
+        sent = await _send_transcript(request, visitor, body.email)
+        return web.json_response(sent.model_dump())
+
+    @routes.get("/chat")
+    async def chat_page(request: web.Request) -> web.Response:
+        """The chat on its own page: where the link in our emails leads."""
+        return web.Response(text=static_text("chat.html"), content_type="text/html")
 
     @routes.get("/ws")
     async def socket(request: web.Request) -> web.StreamResponse:
@@ -347,6 +555,7 @@ async def _socket(request: web.Request) -> web.StreamResponse:
             shown.first_time(message.id)
         await ws.send_json({"type": "history", **history.model_dump()})
         pusher = asyncio.create_task(_push(ws, deliveries, shown, request, visitor))
+        beats = asyncio.create_task(_beat(request, visitor))
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
@@ -359,10 +568,26 @@ async def _socket(request: web.Request) -> web.StreamResponse:
                 elif frame.type == WSMsgType.BINARY:
                     await ws.send_json({"type": "error", "error": "send JSON text frames"})
         finally:
-            pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pusher
+            for task in (pusher, beats):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await _seen(request, visitor, present=False)
     return ws
+
+
+async def _beat(request: web.Request, visitor: Visitor) -> None:
+    """While the page is open the visitor is there: an agent's reply needs no email."""
+    while True:
+        await _seen(request, visitor, present=True)
+        await asyncio.sleep(SEEN_BEAT_S)
+
+
+async def _seen(request: web.Request, visitor: Visitor, present: bool) -> None:
+    try:
+        await mark_seen(request.config_dict[keys.SESSIONS], visitor.visitor_id, present)
+    except Exception as exc:  # the database is away: the chat goes on; at worst an extra email
+        log.warning("visitor presence not recorded", extra={"error": str(exc)[:200]})
 
 
 SERVER_ERROR = "the server could not handle that just now; send it again"
@@ -387,6 +612,8 @@ async def _push(
             event = BusGap()
         if isinstance(event, BusGap) or deliveries.missed():
             behind = True
+        if isinstance(event, AgentTyping):
+            await ws.send_json({"type": "typing", "name": event.agent_name})
         if isinstance(event, MessageDelivered) and shown.first_time(event.message.id):
             visible = VisitorMessage.of(event.message).model_dump()
             await ws.send_json({"type": "message", "message": visible})

@@ -7,9 +7,10 @@ import io
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import AuditEntry, Customer
+from models import AuditEntry, Customer, CustomerIdentity
 
 TIER_COLUMN = "tier"
 MAX_ATTRIBUTES = 100
@@ -70,3 +71,110 @@ async def import_customers(
         )
         await session.commit()
     return counts
+
+
+LINK_ATTEMPTS = 3
+CONTACT_EMAIL = "contact_email"
+"""The attribute holding the address a visitor typed into the widget."""
+
+
+async def link_identity(
+    sessions: async_sessionmaker[AsyncSession],
+    channel: str,
+    external_user: str,
+    *,
+    user_id: str,
+    email: str | None,
+    name: str | None,
+) -> int:
+    """Tie a channel identity the company vouched for to its CRM customer (matched by email,
+    created if new) and return the customer's id. A race with another sign-in of the same user
+    loses to the unique identity and reads the winner's row."""
+    for attempt in range(LINK_ATTEMPTS):
+        try:
+            async with sessions() as session:
+                customer = await _customer_for(session, channel, external_user, email)
+                customer.attributes = {**(customer.attributes or {}), "user_id": user_id}
+                if email and not customer.email:
+                    customer.email = email
+                if name:
+                    customer.display_name = name
+                await session.commit()
+                return customer.id
+        except IntegrityError:
+            if attempt == LINK_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _customer_for(
+    session: AsyncSession, channel: str, external_user: str, email: str | None
+) -> Customer:
+    linked = await session.scalar(
+        select(Customer)
+        .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+        .where(CustomerIdentity.channel == channel, CustomerIdentity.external_user == external_user)
+    )
+    if linked is not None:
+        return linked
+    customer = await customer_by_email(session, email) if email else None
+    if customer is None:
+        customer = Customer(email=email, display_name="", attributes={})
+        session.add(customer)
+        await session.flush()
+    session.add(
+        CustomerIdentity(customer_id=customer.id, channel=channel, external_user=external_user)
+    )
+    await session.flush()
+    return customer
+
+
+async def customer_by_email(session: AsyncSession, email: str) -> Customer | None:
+    """The CRM customer with this address (the oldest, if an import made two)."""
+    return await session.scalar(
+        select(Customer)
+        .where(Customer.email == email.strip().lower(), Customer.erased_at.is_(None))
+        .order_by(Customer.id)
+        .limit(1)
+    )
+
+
+async def note_contact(
+    sessions: async_sessionmaker[AsyncSession],
+    channel: str,
+    external_user: str,
+    *,
+    email: str,
+    name: str | None,
+) -> int:
+    """The address a visitor gave for replies. Not proof of who they are: it is kept apart
+    from the customer's email (which matches CRM records and incoming mail)."""
+    for attempt in range(LINK_ATTEMPTS):
+        try:
+            async with sessions() as session:
+                customer = await session.scalar(
+                    select(Customer)
+                    .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+                    .where(
+                        CustomerIdentity.channel == channel,
+                        CustomerIdentity.external_user == external_user,
+                    )
+                )
+                if customer is None:
+                    customer = Customer(display_name="", attributes={})
+                    session.add(customer)
+                    await session.flush()
+                    session.add(
+                        CustomerIdentity(
+                            customer_id=customer.id, channel=channel, external_user=external_user
+                        )
+                    )
+                customer.attributes = {**(customer.attributes or {}), CONTACT_EMAIL: email}
+                if name and not customer.display_name:
+                    customer.display_name = name
+                await session.commit()
+                return customer.id
+        except IntegrityError:
+            if attempt == LINK_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -21,6 +21,7 @@ def is_search_object(name: str | None) -> bool:
 
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_email", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
@@ -47,5 +48,7 @@ class CustomerIdentity(Base):
     channel: Mapped[str] = mapped_column(String(32))
     external_user: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """Web chat: the visitor's page was open then (it beats while open; cleared on leaving)."""
 
     customer: Mapped[Customer] = relationship(back_populates="identities")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime, utcnow
@@ -23,6 +23,8 @@ PENDING = text("status = 'pending'")
 class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (
+        # one delivery of a message per channel: a web chat's reply may go by email too
+        UniqueConstraint("message_id", "channel", name="uq_outbox_message_channel"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
         # the dispatcher's lease: the oldest due pending row of each thread (migration 0013)
         Index("ix_outbox_pending", "id", postgresql_where=PENDING, sqlite_where=PENDING),
@@ -37,9 +39,7 @@ class OutboxItem(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(
-        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
-    )
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(32))
     external_user: Mapped[str] = mapped_column(String(255))
     external_thread: Mapped[str] = mapped_column(String(255))

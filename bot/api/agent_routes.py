@@ -17,6 +17,7 @@ from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.ids import RowId
 from bot.api.openapi import ApiSpec
+from channels.webchat_settings import WebchatUpdate, WebchatView
 from escalation.hours_store import HoursUpdate, HoursView
 from escalation.policy_store import PolicyStore, PolicyUpdate, PolicyView
 from escalation.presence import presence_of
@@ -193,6 +194,23 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
 
     @api(
         "POST",
+        "/conversations/{id}/typing",
+        "I am writing a reply: the customer's chat shows it for a few seconds",
+        body=AgentAction,
+    )
+    async def typing(request: web.Request) -> web.Response:
+        who = staff(request)
+        body = await read_model(request, AgentAction)
+        await visible_conversation(request, who, path_int(request))
+        shown = await request.config_dict[keys.ENGINE].agent_typing(
+            path_int(request), acting_agent(who, body.agent_id)
+        )
+        if not shown:
+            raise BadRequest("this conversation is not yours to answer now", status=409)
+        return web.json_response({"conversation_id": path_int(request), "shown": True})
+
+    @api(
+        "POST",
         "/conversations/{id}/handback",
         "Give the conversation back to the bot",
         body=AgentAction,
@@ -280,6 +298,22 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     async def set_policy(request: web.Request) -> web.Response:
         updated = await _update(request, request.config_dict[keys.POLICY], PolicyUpdate)
         return web.json_response(PolicyStore.view(updated).model_dump())
+
+    @api("GET", "/webchat/settings", "The web-chat widget's settings", response=WebchatView)
+    async def get_webchat_settings(request: web.Request) -> web.Response:
+        admin(request)
+        return web.json_response(request.config_dict[keys.WEBCHAT_SETTINGS].current.model_dump())
+
+    @api(
+        "PATCH",
+        "/webchat/settings",
+        "Change the widget's welcome message or forms (live at once)",
+        body=WebchatUpdate,
+        response=WebchatView,
+    )
+    async def set_webchat_settings(request: web.Request) -> web.Response:
+        updated = await _update(request, request.config_dict[keys.WEBCHAT_SETTINGS], WebchatUpdate)
+        return web.json_response(updated.model_dump())
 
     @api("GET", "/escalation/hours", "Business hours and SLA targets", response=HoursView)
     async def get_hours(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from bot.api.auth import admin, path_int, staff, visible_conversation
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from escalation.customers import CONTACT_EMAIL
 from escalation.presence import HEARTBEAT_S, presence_of
 from knowledge.articles.appkey import ARTICLES
 from knowledge.suggest import suggest
@@ -100,6 +101,10 @@ class CustomerPanel(BaseModel):
     churn_risk: float | None
     churn_factors: list[str]
     conversations: list[PastConversation]
+    email: str | None = None
+    """The CRM's address, else the one a web-chat visitor gave for replies."""
+    verified: bool = False
+    """Your site vouched for who this web-chat visitor is (a signed identity)."""
 
 
 class SentimentCorrection(BaseModel):
@@ -315,6 +320,8 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
             tier=customer.tier,
             churn_risk=score.risk if score else None,
             churn_factors=[f"{f.feature} = {f.value}" for f in score.factors] if score else [],
+            email=customer.email or (customer.attributes or {}).get(CONTACT_EMAIL),
+            verified="user_id" in (customer.attributes or {}),
             conversations=[
                 PastConversation(
                     id=c.id, channel=c.channel, state=c.state, created_at=c.created_at.isoformat()

@@ -8,6 +8,7 @@
   let queueFetchedAt = 0;
   let queueEntries = [];
   let refreshTimer = null;
+  const TYPING_BEAT_MS = 3000;
 
   function showError(error) { $("chat-error").textContent = error ? error.message || String(error) : ""; }
 
@@ -47,7 +48,7 @@
     if (m.intent) meta.push(m.intent + (m.confidence != null ? " " + Math.round(m.confidence * 100) + "%" : ""));
     if (m.sentiment != null) meta.push("sentiment " + m.sentiment.toFixed(2));
     return el("li", { class: "msg " + m.sender_kind, "data-message": m.id },
-      el("span", { class: "who" }, m.sender_kind),
+      el("span", { class: "who" }, m.sender_kind === "agent" && m.sender_name ? m.sender_name : m.sender_kind),
       el("span", { class: "text" }, m.text),
       meta.length ? el("span", { class: "meta" }, meta.join(" · ")) : null,
       m.sender_kind === "customer" ? sentimentButtons(m) : null);
@@ -105,7 +106,8 @@
 
   async function loadCustomer() {
     const panel = await api("GET", "/api/conversations/" + current.id + "/customer");
-    const rows = [["Name", panel.display_name || "(unknown)"], ["Channel", current.channel], ["Tier", panel.tier],
+    const rows = [["Name", (panel.display_name || "(unknown)") + (panel.verified ? " ✓ signed in" : "")],
+      ["Email", panel.email || "—"], ["Channel", current.channel], ["Tier", panel.tier],
       ["Churn risk", panel.churn_risk == null ? "no data" : Math.round(panel.churn_risk * 100) + "%"]];
     $("customer").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     $("churn-factors").replaceChildren(...panel.churn_factors.map((f) => el("li", {}, f)));
@@ -149,9 +151,18 @@
     try {
       const message = await api("POST", "/api/conversations/" + current.id + "/reply", { text });
       $("reply-text").value = "";
+      typedAt = 0;
       appendMessage(message);
       showError(null);
     } catch (error) { showError(error); }
+  });
+  // The customer's widget shows "… is typing" for a few seconds after each beat.
+  let typedAt = 0;
+  $("reply-text").addEventListener("input", () => {
+    const now = Date.now();
+    if (!current || now - typedAt < TYPING_BEAT_MS || !$("reply-text").value.trim()) return;
+    typedAt = now;
+    api("POST", "/api/conversations/" + current.id + "/typing", {}).catch(() => {});
   });
   $("note-form").addEventListener("submit", async (event) => {
     event.preventDefault();
