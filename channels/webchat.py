@@ -285,11 +285,8 @@ async def _send_transcript(
             )
         ).all()
         agent_ids = {m.agent_id for m in messages if m.agent_id}
-        names = dict(
-            (await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))))
-            .tuples()
-            .all()
-        )
+        agents = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids)))
+        names = {row.id: row.name for row in agents}
     zone = config[keys.QUEUE].settings.hours.zone
     mail = transcript_mail(config[keys.SETTINGS], to, messages, conversation.language, zone, names)
     try:

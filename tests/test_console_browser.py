@@ -7,6 +7,7 @@ an agent is refused the admin pages; customer-written markup stays text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +219,14 @@ async def test_admin_changes_settings_and_adds_a_user_who_can_sign_in(site: Site
     await expect(admin.locator("#canned-list")).to_contain_text(
         "/refund Your refund is on its way <3"
     )
+    await expect(admin.locator("#w-welcome-zh")).to_have_value(re.compile("您好"))
+    await admin.fill("#w-welcome-en", "Hello from Acme <b>!</b>")
+    await admin.check("#w-prechat_form")
+    await admin.click("#webchat button[type=submit]")
+    await expect(admin.locator("#policy-done")).to_contain_text("web chat")
+    widget = await site.server.app[keys.WEBCHAT_SETTINGS].load()
+    assert widget.welcome["en"] == "Hello from Acme <b>!</b>" and widget.prechat_form
+    await admin.screenshot(path=str(ARTIFACTS / "admin-settings.png"), full_page=True)
 
     await admin.goto(site.url("/admin/users"))
     await admin.fill("#u-email", "newbie@acme.test")

@@ -4,11 +4,15 @@ name and typing reach the widget; CSAT is a row of buttons; the welcome is the a
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -340,3 +344,30 @@ async def test_a_first_mail_from_a_crm_address_is_that_customer(
     listed = await client.get("/api/conversations", headers=admin_headers(client))
     (conversation,) = (await listed.json())["conversations"]
     assert (await panel_of(client, conversation["id"]))["tier"] == "vip"
+
+
+def readme_signing_code() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("**Known customers.**", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readmes_python_lines_sign_what_the_server_accepts(client: TestClient) -> None:
+    user = SimpleNamespace(id=7, email="ana@shop.test", name='Ana "Lee" <Lima>')
+    scope: dict[str, Any] = {
+        "user": user,
+        "SECRET": client.app[keys.SETTINGS].webchat_identity_secret,
+    }
+    exec(readme_signing_code(), scope)
+    attributes = dict(re.findall(r'(data-identity(?:-signature)?)="([^"]*)"', scope["tag"]))
+    status, body = await session(
+        client,
+        {
+            "identity": html.unescape(attributes["data-identity"]),
+            "signature": attributes["data-identity-signature"],
+        },
+    )
+    assert status == 200 and body["identified"], body
+    async with client.app[keys.SESSIONS]() as db:
+        customer = await db.scalar(select(Customer))
+    assert customer is not None and customer.display_name == 'Ana "Lee" <Lima>'

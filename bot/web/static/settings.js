@@ -70,6 +70,25 @@
     } catch (error) { say(error); }
   });
 
+  const LANGUAGES = ["en", "zh"];
+  const SWITCHES = ["prechat_form", "ask_email_when_away"];
+  async function loadWebchat() {
+    const widget = await api("GET", "/api/webchat/settings");
+    for (const lang of LANGUAGES) $("w-welcome-" + lang).value = widget.welcome[lang] || "";
+    for (const name of SWITCHES) $("w-" + name).checked = widget[name];
+  }
+  $("webchat").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const change = { welcome: {} };
+    for (const lang of LANGUAGES) change.welcome[lang] = $("w-welcome-" + lang).value.trim();
+    for (const name of SWITCHES) change[name] = $("w-" + name).checked;
+    try {
+      await api("PATCH", "/api/webchat/settings", change);
+      await loadWebchat();
+      say(null, "Saved the web chat settings. New visitors see them now.");
+    } catch (error) { say(error); }
+  });
+
   async function loadCanned() {
     const data = await api("GET", "/api/canned-responses");
     $("canned-list").replaceChildren(...data.responses.map((c) => el("li", {},
@@ -91,4 +110,5 @@
   loadPolicy().catch(say);
   loadHours().catch(say);
   loadCanned().catch(say);
+  loadWebchat().catch(say);
 })();

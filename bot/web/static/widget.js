@@ -183,7 +183,7 @@
     var node = el("div", {"class": "deskbot-msg " + kind});
     if (who) node.appendChild(el("span", {"class": "deskbot-who"}, who));
     node.appendChild(document.createTextNode(text));
-    var at = when ? new Date(when) : new Date();
+    var at = when === false ? NaN : when ? new Date(when) : new Date();
     if (!isNaN(at)) {
       node.appendChild(el("time", {"class": "deskbot-time", datetime: at.toISOString()},
         at.toLocaleTimeString(lang === "zh" ? "zh-CN" : [], {hour: "2-digit", minute: "2-digit"})));
@@ -323,13 +323,26 @@
       });
   }
   // A signed-in user's chat is theirs on every device; it is not kept for the next user.
+  // A refused identity (a wrong secret, a stale signature) still gets a chat, as a guest.
   function identifiedSession() {
     if (token) return Promise.resolve(token);
-    return newSession({identity: identity, signature: identitySignature}, true);
+    return newSession({identity: identity, signature: identitySignature}, true).catch(function (e) {
+      if (e.status !== 401) throw e;
+      console.error("deskbot: the signed identity was refused (" + e.message + "); chatting as a guest");
+      identity = identitySignature = null;
+      return session();
+    });
   }
   function newSession(body, identified) {
     return fetch(base + "/webchat/sessions", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
-      .then(function (r) { if (!r.ok) throw new Error("session " + r.status); return r.json(); })
+      .then(function (r) {
+        if (r.ok) return r.json();
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          var error = new Error(data.error || ("session " + r.status));
+          error.status = r.status;
+          throw error;
+        });
+      })
       .then(function (data) {
         token = data.token;
         if (!identified) localStorage.setItem(storageKey, token);
@@ -385,7 +398,7 @@
   function greet() {
     if (!historyShown || !people || log.querySelector(".deskbot-welcome")) return;
     if (sentSomething) return;
-    if (people.welcome) log.insertBefore(bubble("deskbot-welcome", people.welcome), log.firstChild);
+    if (people.welcome) log.insertBefore(bubble("deskbot-welcome", people.welcome, null, false), log.firstChild);
     if (people.prechat_form && !contact() && !identity) askPrechat();
   }
   // The header says whether a person can answer now, not only that the socket is up.
