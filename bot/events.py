@@ -29,6 +29,8 @@ class MessageView:
     text}]. Text channels get the same choices numbered in the text itself."""
     sender_name: str | None = None
     """The agent's name, on an agent's message."""
+    via: str | None = None
+    """"email": a web-chat customer's message that came as an answer to our email."""
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -46,6 +48,7 @@ class MessageView:
             sentiment_label=message.sentiment_label,
             quick_replies=(message.meta or {}).get("quick_replies"),
             sender_name=(message.meta or {}).get("sender_name"),
+            via=(message.meta or {}).get("via"),
         )
 
     def to_json(self) -> dict[str, Any]:

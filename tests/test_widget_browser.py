@@ -12,10 +12,14 @@ import html
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 
+import aioimaplib
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
@@ -29,7 +33,9 @@ from bot.settings import Settings
 from escalation.churn import ChurnModel, read_customers
 from models import AgentRole
 from tests.browser import CHROMIUM_FLAGS, chromium_path
-from tests.conftest import admin_headers
+from tests.conftest import admin_headers, eventually
+from tests.mail_servers import IMAP_PASSWORD, IMAP_USER, Dovecot, SmtpProvider, free_port
+from tests.test_email import mail_settings, provider  # noqa: F401
 from tests.test_policy import synthetic_customers
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -264,3 +270,126 @@ async def test_the_prechat_form_and_a_signed_in_customer_in_the_console(
     assert await intruder.locator(".deskbot-in").count() == 0  # none of her chat
     assert any("identity was refused" in text for text in refused), refused
     await intruder.context.close()
+
+
+def closed_now() -> str:
+    """Business hours an hour long, half a day from now: the team is away whenever this runs."""
+    hour = (datetime.now(UTC).hour + 12) % 23
+    return f"Mon-Sun {hour:02d}:00-{hour + 1:02d}:00"
+
+
+async def test_after_hours_a_visitor_leaves_an_email_and_answers_the_agent_by_email(
+    provider: SmtpProvider,  # noqa: F811
+    mail_settings: Callable[..., Settings],  # noqa: F811
+) -> None:
+    """The visitor leaves an address and closes the page; the agent's reply arrives by mail
+    (aiosmtpd) with the link back; the visitor answers the mail (it lands in Dovecot, which
+    deskbot reads by IMAP) and the agent sees the answer in the same conversation."""
+    dovecot = Dovecot()
+    dovecot.start()
+    try:
+        await dovecot.ready()
+        port = free_port()
+        settings = mail_settings(
+            public_url=f"http://127.0.0.1:{port}",
+            business_hours=closed_now(),
+            email_imap_host="127.0.0.1",
+            email_imap_port=dovecot.port,
+            email_imap_ssl=False,
+            email_imap_username=IMAP_USER,
+            email_imap_password=IMAP_PASSWORD,
+            email_imap_poll_s=1,
+        )
+        app = await init_app(settings)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        base = str(server.make_url("/"))
+        agent = await app[keys.USERS].add("ann@acme.test", "Ann", AgentRole.AGENT, PASSWORD, "t")
+        try:
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(
+                    executable_path=chromium_path(), args=CHROMIUM_FLAGS
+                )
+                visitor = await (
+                    await browser.new_context(viewport={"width": 390, "height": 844})
+                ).new_page()
+                await visitor.goto(base)
+                status = visitor.locator("#deskbot-status")
+                await expect(status).to_contain_text("Team back", timeout=WAIT_MS)
+                await visitor.fill("#deskbot-input", "I need a person about a wrong invoice")
+                await visitor.click("#deskbot-send")
+                card = visitor.locator("#deskbot-email")
+                await expect(card).to_be_visible(timeout=WAIT_MS)
+                await card.locator("input[type=email]").fill("jo@home.test")
+                await card.locator("button[type=submit]").click()
+                await expect(visitor.locator(".deskbot-note")).to_contain_text("jo@home.test")
+                await visitor.screenshot(path=str(ARTIFACTS / "widget-email-left-phone.png"))
+                await visitor.context.close()  # the visitor leaves
+
+                conversation_id = (await app[keys.QUEUE].entries())[0].conversation_id
+                await agent_claims_on(server, conversation_id, agent.id)
+                await app[keys.ENGINE].agent_reply(
+                    conversation_id, agent.id, "Sorry about that: the invoice is corrected."
+                )
+                await eventually(lambda: provider.received, within=15)
+                (mail,) = provider.received
+                assert mail["To"] == "jo@home.test"
+                body = mail.get_content()
+                assert "Ann answered in your chat" in body and "invoice is corrected" in body
+                link = next(w for w in body.split() if "/webchat/chat#resume=" in w)
+
+                back = await (await browser.new_context()).new_page()  # the link, later
+                await back.goto(link)
+                await expect(back.locator(".deskbot-agent", has_text="corrected")).to_be_visible(
+                    timeout=WAIT_MS
+                )
+                assert "resume=" not in back.url  # the token left the address bar
+                await back.context.close()
+
+                answer = EmailMessage()
+                answer["From"] = "Jo <jo@home.test>"
+                answer["To"] = "support@acme.test"
+                answer["Subject"] = f"Re: {mail['Subject']}"
+                answer["Message-ID"] = make_msgid("jo", domain="home.test")
+                answer["In-Reply-To"] = mail["Message-ID"]
+                answer["References"] = mail["Message-ID"]
+                answer.set_content("Thank you, that was quick!\n\n> Sorry about that")
+                imap = aioimaplib.IMAP4("127.0.0.1", dovecot.port)
+                await imap.wait_hello_from_server()
+                await imap.login(IMAP_USER, IMAP_PASSWORD)
+                assert (await imap.append(answer.as_bytes(), mailbox="INBOX")).result == "OK"
+                await imap.logout()
+
+                console = await (
+                    await browser.new_context(viewport={"width": 1440, "height": 900})
+                ).new_page()
+                await console.goto(str(server.make_url("/login")))
+                await console.fill("input[name=email]", "ann@acme.test")
+                await console.fill("input[name=password]", PASSWORD)
+                await console.click("button[type=submit]")
+                await console.wait_for_load_state()
+                await console.goto(str(server.make_url("/console")))
+                mine = console.locator("#mine-list button", has_text=f"#{conversation_id}")
+                await mine.click(timeout=WAIT_MS)
+                transcript = console.locator("#transcript")
+                await expect(transcript).to_contain_text("that was quick", timeout=20_000)
+                await expect(transcript).to_contain_text("sent by email")
+                await expect(transcript).to_contain_text("wrong invoice")  # the same chat
+                await expect(console.locator("#customer")).to_contain_text("jo@home.test")
+                await console.screenshot(path=str(ARTIFACTS / "console-answer-by-email.png"))
+                await browser.close()
+        finally:
+            await server.close()
+    finally:
+        dovecot.stop()
+
+
+async def agent_claims_on(server: TestServer, conversation_id: int, agent_id: int) -> None:
+    token = server.app[keys.SETTINGS].admin_token
+    async with ClientSession(
+        str(server.make_url("/")), headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        claimed = await http.post(
+            f"/api/conversations/{conversation_id}/claim", json={"agent_id": agent_id}
+        )
+        assert claimed.status == 200, await claimed.text()

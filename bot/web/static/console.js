@@ -47,6 +47,7 @@
     const meta = [];
     if (m.intent) meta.push(m.intent + (m.confidence != null ? " " + Math.round(m.confidence * 100) + "%" : ""));
     if (m.sentiment != null) meta.push("sentiment " + m.sentiment.toFixed(2));
+    if (m.via === "email") meta.push("sent by email");
     return el("li", { class: "msg " + m.sender_kind, "data-message": m.id },
       el("span", { class: "who" }, m.sender_kind === "agent" && m.sender_name ? m.sender_name : m.sender_kind),
       el("span", { class: "text" }, m.text),

@@ -12,6 +12,7 @@
       placeholder: "Type your question…", message: "Message", send: "Send", close: "Close chat",
       unread: "unread replies", suggested: "Suggested replies", team: "Support team", typing: "{name} is typing…",
       someone: "Someone", emailAsk: "Nobody from the team is here right now. Leave your email and we'll answer there if you've gone.",
+      emailQueued: "If you can't wait, leave your email: the answer goes there if you've gone.",
       emailLabel: "Email address", nameLabel: "Your name", emailSave: "Save", noThanks: "No thanks",
       emailSaved: "Thanks! If you've left when we answer, the answer goes to {email}.",
       prechat: "Before we start, tell us who you are, so we can answer you by email too.",
@@ -25,6 +26,7 @@
       placeholder: "请输入您的问题…", message: "消息", send: "发送", close: "关闭会话",
       unread: "未读回复", suggested: "推荐回复", team: "客服团队", typing: "{name} 正在输入…",
       someone: "客服", emailAsk: "客服现在不在。留下您的邮箱，如果您离开了，我们会通过邮件回复您。",
+      emailQueued: "如果您无法等待，请留下邮箱：如果您离开了，回复会发送到您的邮箱。",
       emailLabel: "邮箱地址", nameLabel: "您的姓名", emailSave: "保存", noThanks: "不用了",
       emailSaved: "谢谢！如果我们回复时您已离开，回复会发送到 {email}。",
       prechat: "开始之前，请告诉我们您的姓名和邮箱，以便我们也能通过邮件回复您。",
@@ -269,10 +271,13 @@
       return saved;
     });
   }
+  // Nobody of the team there, or waiting in the queue: the answer may come after they've gone.
   function askEmail() {
-    if (asked || contact() || identity || !people || people.people === "online" || !people.ask_email_when_away) return;
+    if (asked || contact() || identity || !people || !people.ask_email_when_away) return;
+    var away = people.people !== "online";
+    if (!away && state !== "queued") return;
     asked = true;
-    card("deskbot-email", T.emailAsk, [{name: "email", label: T.emailLabel, type: "email", autocomplete: "email", max: "320", required: true}],
+    card("deskbot-email", away ? T.emailAsk : T.emailQueued, [{name: "email", label: T.emailLabel, type: "email", autocomplete: "email", max: "320", required: true}],
       T.emailSave, function (values) {
         return saveContact(values).then(function (saved) { note(fill(T.emailSaved, {email: saved.email})); });
       }, true);
