@@ -116,6 +116,14 @@ class AgentTyping(Event):
     agent_name: str
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerTyping(Event):
+    """A customer is writing in a conversation an agent has (the console shows it)."""
+
+    name: ClassVar[str] = "customer_typing"
+    conversation_id: int
+
+
 def kb_topic() -> str:
     return "kb"
 
@@ -144,6 +152,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ConversationChanged,
         MessageDelivered,
         AgentTyping,
+        CustomerTyping,
     )
 }
 

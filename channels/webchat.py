@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +23,14 @@ from bot.api.ids import parse_id
 from bot.api.openapi import ApiSpec
 from bot.bus import BusGap, BusUnavailable, EventBus, Subscription
 from bot.engine import ConversationEngine
-from bot.events import AgentTyping, MessageDelivered, MessageView, thread_topic
+from bot.events import (
+    AGENTS_TOPIC,
+    AgentTyping,
+    CustomerTyping,
+    MessageDelivered,
+    MessageView,
+    thread_topic,
+)
 from bot.rate_limits import RateLimited, RateLimiter, check
 from bot.settings import Settings
 from bot.shown_messages import ShownMessages
@@ -45,7 +53,7 @@ from channels.visitor_tokens import TokenRejected, Visitor, VisitorTokens
 from channels.webchat_away import SEEN_BEAT_S, mark_seen, visitor_addresses
 from channels.webchat_mail import transcript_mail
 from escalation.customers import link_identity, note_contact
-from models import Agent, Conversation, Message
+from models import Agent, Conversation, ConversationState, Message
 
 log = logging.getLogger(__name__)
 
@@ -551,17 +559,21 @@ async def _socket(request: web.Request) -> web.StreamResponse:
         for message in history.messages:
             shown.first_time(message.id)
         await ws.send_json({"type": "history", **history.model_dump()})
+        typing = _TypingBeats(request, visitor)
         pusher = asyncio.create_task(_push(ws, deliveries, shown, request, visitor))
         beats = asyncio.create_task(_beat(request, visitor))
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
                     try:
-                        reply = await _on_frame(senders, visitor, request.remote, frame.data)
+                        reply = await _on_frame(
+                            senders, visitor, request.remote, frame.data, typing
+                        )
                     except Exception:  # the database, say: this frame fails, the socket stays
                         log.exception("webchat frame failed", extra={"visitor": visitor.visitor_id})
                         reply = {"type": "error", "error": SERVER_ERROR}
-                    await ws.send_json(reply)
+                    if reply is not None:
+                        await ws.send_json(reply)
                 elif frame.type == WSMsgType.BINARY:
                     await ws.send_json({"type": "error", "error": "send JSON text frames"})
         finally:
@@ -632,16 +644,61 @@ async def _catch_up(
     return True
 
 
+class _TypingBeats:
+    """The visitor is writing: the agent who has the chat sees it. One beat every few seconds
+    at most reaches the bus, whatever the page sends."""
+
+    def __init__(self, request: web.Request, visitor: Visitor) -> None:
+        self._request = request
+        self._visitor = visitor
+        self._last = 0.0
+
+    async def beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last < TYPING_BEAT_S:
+            return
+        self._last = now
+        try:
+            await self._announce()
+        except Exception as exc:  # a hint only: the customer must never see this fail
+            log.warning("customer typing not announced", extra={"error": str(exc)[:200]})
+
+    async def _announce(self) -> None:
+        config = self._request.config_dict
+        async with config[keys.SESSIONS]() as session:
+            conversation_id = await session.scalar(
+                select(Conversation.id)
+                .where(
+                    Conversation.channel == CHANNEL,
+                    Conversation.external_thread == self._visitor.thread_id,
+                    Conversation.state == ConversationState.AGENT,
+                )
+                .order_by(Conversation.id.desc())
+                .limit(1)
+            )
+        if conversation_id is not None:
+            await config[keys.BUS].publish(AGENTS_TOPIC, CustomerTyping(conversation_id))
+
+
+TYPING_BEAT_S = 2.5
+
+
 async def _on_frame(
-    senders: _Senders, visitor: Visitor, address: str | None, data: str
-) -> dict[str, Any]:
+    senders: _Senders, visitor: Visitor, address: str | None, data: str, typing: _TypingBeats
+) -> dict[str, Any] | None:
     """Handle one client frame; bad frames get an error frame and the socket stays open."""
     try:
         payload = parse_json(data, "the frame")
     except BadRequest as exc:
         return {"type": "error", "error": str(exc)}
+    if isinstance(payload, dict) and payload.get("type") == "typing":
+        await typing.beat()
+        return None
     if not isinstance(payload, dict) or payload.get("type") != "message":
-        return {"type": "error", "error": 'expected {"type": "message", "text": …}'}
+        return {
+            "type": "error",
+            "error": 'expected {"type": "message", "text": …} or {"type": "typing"}',
+        }
     try:
         await senders.throttle(visitor, address)
     except RateLimited as exc:

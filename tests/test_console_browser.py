@@ -270,3 +270,75 @@ async def test_agent_corrects_a_messages_sentiment_with_one_click(site: Site) ->
             )
         ).all()
     assert labels == ["negative"]
+
+
+RECORD_NOTIFICATIONS = """
+document.hasFocus = () => false;  // the agent works in another window meanwhile
+window.__notes = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.__notes.push(options.body); }
+  close() {}
+};
+"""
+
+
+async def test_notifications_title_count_unread_marks_and_typing_both_ways(site: Site) -> None:
+    context = await site.browser.new_context(permissions=["notifications"])
+    await context.add_init_script(RECORD_NOTIFICATIONS)
+    agent = await context.new_page()
+    await agent.goto(site.url("/login"))
+    await agent.fill("input[name=email]", "agent@acme.test")
+    await agent.fill("input[name=password]", PASSWORD)
+    await agent.click("button[type=submit]")
+    await expect(agent.locator("#live")).to_have_text("live", timeout=WAIT_MS)
+
+    async def notified(text: str) -> None:  # polled: the page's CSP forbids wait_for_function
+        for _ in range(WAIT_MS // 100):
+            if text in await agent.evaluate("window.__notes.join(' | ')"):
+                return
+            await agent.wait_for_timeout(100)
+        raise AssertionError(f"no notification {text!r}")
+
+    first = await site.customer()
+    await say(first, "I want to talk to a human")
+    item = agent.locator("#queue-list .queue-item")
+    await expect(item).to_contain_text("asked for a person", timeout=WAIT_MS)
+    await notified("New chat waiting")
+    await item.locator("button").click()
+    await agent.click("#claim")
+    await expect(agent.locator("#reply-form")).to_be_visible()
+
+    await first.type("#deskbot-input", "one moment, I am looking for my invoice", delay=20)
+    await expect(agent.locator("#customer-typing")).to_have_text(
+        "The customer is typing…", timeout=WAIT_MS
+    )
+    await agent.type("#reply-text", "Take your time", delay=20)
+    await expect(first.locator("#deskbot-typing")).to_have_text(
+        "Sam Agent is typing…", timeout=WAIT_MS
+    )
+    await agent.click("#reply-form button[type=submit]")
+    await expect(first.locator(".deskbot-agent .deskbot-who")).to_have_text("Sam Agent")
+
+    # A second chat of hers, not the one open: its customer's message marks it and counts.
+    second = await site.customer()
+    await say(second, "I need a person please")
+    await expect(agent.locator("#queue-list .queue-item")).to_have_count(1, timeout=WAIT_MS)
+    other = (await site.server.app[keys.QUEUE].entries())[0].conversation_id
+    agent_id = int(
+        await agent.evaluate("fetch('/api/me').then((r) => r.json()).then((m) => m.agent_id)")
+    )
+    await site.server.app[keys.ENGINE].claim(other, agent_id)
+    mine = agent.locator(f'#mine-list [data-conversation="{other}"]')
+    await expect(mine).to_be_visible(timeout=WAIT_MS)
+    await say(second, "Are you there?")
+    await expect(mine.locator(".unread-mark")).to_be_visible(timeout=WAIT_MS)
+    await expect(agent).to_have_title(re.compile(r"^\(1\) "))
+    await notified(f"The customer wrote in #{other}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await agent.screenshot(path=str(ARTIFACTS / "console-unread-desktop.png"))
+    await mine.locator("button").click()
+    await expect(agent.locator("#transcript")).to_contain_text("Are you there?")
+    await expect(mine.locator(".unread-mark")).to_have_count(0)
+    await expect(agent).not_to_have_title(re.compile(r"^\("))

@@ -23,10 +23,17 @@ from bot.api.body import parse_json
 from bot.api.errors import BadRequest
 from bot.api.ids import parse_id
 from bot.bus import BusGap, Subscription
-from bot.events import AGENTS_TOPIC, ConversationChanged, Event, MessageCreated, MessageView
+from bot.events import (
+    AGENTS_TOPIC,
+    ConversationChanged,
+    CustomerTyping,
+    Event,
+    MessageCreated,
+    MessageView,
+)
 from bot.shown_messages import ShownMessages
 from bot.web.signin import SESSION_COOKIE
-from models import Conversation, Message
+from models import Conversation, ConversationState, Message
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,8 @@ class _Feed:
         self.who = who
         self._ws = ws
         self.watching: int | None = None
+        self.mine: set[int] = set()
+        """The agent's own open chats: a customer's message in one of them is announced."""
         self._shown = ShownMessages()
         """The watched conversation's messages this socket has shown."""
 
@@ -53,8 +62,21 @@ class _Feed:
             conversation = await session.get(Conversation, conversation_id)
         return conversation is not None and self.who.can_see(conversation)
 
+    async def _load_mine(self) -> None:
+        if self.who.agent_id is None:
+            return
+        async with self._request.config_dict[keys.SESSIONS]() as session:
+            rows = await session.scalars(
+                select(Conversation.id).where(
+                    Conversation.assigned_agent_id == self.who.agent_id,
+                    Conversation.state == ConversationState.AGENT,
+                )
+            )
+            self.mine = set(rows.all())
+
     async def push(self, subscription: Subscription) -> None:
         behind = False
+        await self._load_mine()
         while not self._ws.closed:
             try:
                 async with asyncio.timeout(CATCH_UP_RETRY_S if behind else None):
@@ -78,16 +100,27 @@ class _Feed:
                 if self.watching == event.conversation_id:
                     self.watching = None
                 return
+            await self._load_mine()
             await self._ws.send_json(
                 {
                     "type": event.name,
                     "conversation_id": event.conversation_id,
                     "state": event.state,
+                    "previous_state": event.previous_state,
+                    "reason": event.reason,
                 }
             )
         elif isinstance(event, MessageCreated) and event.message.conversation_id == self.watching:
             if self._shown.first_time(event.message.id):
                 await self._ws.send_json(event.to_json())
+        elif isinstance(event, MessageCreated):
+            message = event.message
+            if message.sender_kind == "customer" and message.conversation_id in self.mine:
+                await self._ws.send_json(
+                    {"type": "customer_wrote", "conversation_id": message.conversation_id}
+                )
+        elif isinstance(event, CustomerTyping) and event.conversation_id == self.watching:
+            await self._ws.send_json(event.to_json())
 
     async def _catch_up(self) -> None:
         """After a gap in the bus: the watched conversation's messages this socket missed."""

@@ -33,8 +33,9 @@
       queueFetchedAt = Date.now();
       renderQueue();
       $("mine-list").replaceChildren(...mine.conversations.map((c) =>
-        el("li", { class: "queue-item", "data-conversation": c.id },
-          el("button", { class: "link", onclick: () => openConversation(c.id) }, "#" + c.id + " · " + c.channel))));
+        el("li", { class: "queue-item" + (unread.has(c.id) ? " unread" : ""), "data-conversation": c.id },
+          el("button", { class: "link", onclick: () => openConversation(c.id) }, "#" + c.id + " · " + c.channel),
+          unread.has(c.id) ? el("span", { class: "unread-mark", "aria-label": "new message" }, "new") : null)));
     } catch (error) { showError(error); }
   }
 
@@ -85,6 +86,7 @@
   }
 
   async function openConversation(id, quiet) {
+    if (unread.delete(id)) { showCount(); loadQueue(); }
     try {
       const conversation = await api("GET", "/api/conversations/" + id);
       const switched = !current || current.id !== id;
@@ -201,14 +203,81 @@
     $("canned").append(...canned.responses.map((c) => el("option", { value: c.id, "data-text": c.text }, "/" + c.shortcut)));
   }
 
+  // --- what needs the agent: unread marks, the tab title, a sound, a desktop notification --
+  const unread = new Set();   // my chats with a customer message I have not opened since
+  let waitingNew = 0;         // escalations that arrived while this tab was in the background
+  const title = document.title;
+  function showCount() {
+    const count = unread.size + waitingNew;
+    document.title = count ? "(" + count + ") " + title : title;
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    waitingNew = 0;
+    if (current && unread.delete(current.id)) loadQueue();
+    showCount();
+  });
+  function beep() {
+    try {
+      const audio = new AudioContext();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880; gain.gain.value = 0.08;
+      tone.connect(gain).connect(audio.destination);
+      tone.start(); tone.stop(audio.currentTime + 0.15);
+    } catch (e) { /* no audio device: the title and the mark still tell */ }
+  }
+  function notify(text, conversationId) {
+    beep();
+    if (!("Notification" in window) || Notification.permission !== "granted" || document.hasFocus()) return;
+    const note = new Notification("deskbot", { body: text, tag: "conversation-" + conversationId });
+    note.onclick = () => { window.focus(); openConversation(conversationId); note.close(); };
+  }
+  function offerNotifications() {
+    const button = $("notify");
+    button.hidden = !("Notification" in window) || Notification.permission !== "default";
+    button.onclick = async () => { await Notification.requestPermission(); offerNotifications(); };
+  }
+  function onChange(event) {
+    if (event.state === "queued" && event.previous_state !== "queued") {
+      if (document.visibilityState !== "visible") waitingNew += 1;
+      showCount();
+      notify("New chat waiting #" + event.conversation_id + (event.reason ? ": " + event.reason : ""), event.conversation_id);
+    }
+    scheduleRefresh();
+  }
+  function onCustomerWrote(event) {  // {conversation_id}: a frame, or the message itself
+    if (current && current.id === event.conversation_id && document.visibilityState === "visible") return;
+    unread.add(event.conversation_id);
+    showCount();
+    loadQueue();
+    notify("The customer wrote in #" + event.conversation_id, event.conversation_id);
+  }
+  let typingTimer = null;
+  function onCustomerTyping(event) {
+    if (!current || current.id !== event.conversation_id) return;
+    $("customer-typing").textContent = "The customer is typing…";
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => { $("customer-typing").textContent = ""; }, 6000);
+  }
+
   const live = socket("/console/ws", (event) => {
-    if (event.type === "conversation_changed") scheduleRefresh();
-    else if (event.type === "message_created" && current && event.message.conversation_id === current.id) appendMessage(event.message);
+    if (event.type === "conversation_changed") onChange(event);
+    else if (event.type === "customer_wrote") onCustomerWrote(event);
+    else if (event.type === "customer_typing") onCustomerTyping(event);
+    else if (event.type === "message_created" && current && event.message.conversation_id === current.id) {
+      if (event.message.sender_kind === "customer") {
+        $("customer-typing").textContent = "";
+        if (document.visibilityState !== "visible") onCustomerWrote(event.message);
+      }
+      appendMessage(event.message);
+    }
   }, (up) => {
     $("live").textContent = up ? "live" : "reconnecting…";
     if (up) { loadQueue(); if (current) live.send({ watch: current.id }); }
   });
 
+  offerNotifications();
   setInterval(renderQueue, 1000);
   loadMe().catch(showError);
   loadQueue();

@@ -49,7 +49,7 @@
   var contactKey = "deskbot.contact." + base;
   var token = null, socket = null, retry = 0, seen = {}, pending = {}, people = null;
   var state = null, sentSomething = false, historyShown = false, typingTimer = null, asked = false;
-  var AVAILABILITY_MS = 60000, TYPING_SHOWN_MS = 6000;
+  var AVAILABILITY_MS = 60000, TYPING_SHOWN_MS = 6000, TYPING_BEAT_MS = 2500;
 
   var css = "#deskbot-launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;" +
     "border-radius:28px;padding:14px 20px;background:#1d4ed8;color:#fff;font:600 15px system-ui;" +
@@ -143,6 +143,13 @@
   close.addEventListener("click", function () { setOpen(false); });
   mailButton.addEventListener("click", function () { askTranscript(); });
   panel.addEventListener("keydown", function (event) { if (event.key === "Escape") setOpen(false); });
+  var typedAt = 0;
+  input.addEventListener("input", function () {
+    var now = Date.now();
+    if (now - typedAt < TYPING_BEAT_MS || !input.value.trim() || !socket || socket.readyState !== 1) return;
+    typedAt = now;
+    socket.send(JSON.stringify({type: "typing"}));
+  });
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
