@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,7 @@ from bot.api.customer_routes import add_customer_routes
 from bot.api.errors import json_errors
 from bot.api.nlu_routes import add_nlu_routes
 from bot.api.openapi import ApiSpec
+from bot.api.webhook_routes import add_webhook_routes
 from bot.services import Services, build_services, running
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
@@ -30,6 +32,7 @@ from bot.web.pages import add_page_routes
 from bot.web.render import template_environment
 from bot.web.security_headers import security_headers
 from bot.web.signin import add_signin_routes, signed_in_user
+from bot.webhooks import WebhookRecorder, WebhookSender, webhooks_running
 from channels.base import OutputChannel
 from channels.email import EmailOutput, EmailReceiver, ImapPoller, imap_polling, smtp_receiver
 from channels.email_message import CHANNEL as EMAIL
@@ -67,6 +70,7 @@ def _api_app(spec: ApiSpec) -> web.Application:
     add_admin_routes(spec, routes)
     add_article_routes(spec, routes)
     add_gap_routes(spec, routes)
+    add_webhook_routes(spec, routes)
 
     @routes.get("/openapi.json")
     async def openapi(request: web.Request) -> web.Response:
@@ -113,11 +117,17 @@ async def init_app(settings: Settings) -> web.Application:
     channels[WEBCHAT] = WebchatOutput(services.bus)
     _store(app, services)
     channel_lifetimes = _add_channels(app, settings, services, channels)
+    wake_webhooks = asyncio.Event()
+    app[keys.WEBHOOKS] = WebhookRecorder(services.sessions, wake_webhooks)
+    webhook_sender = WebhookSender(services.sessions, wake_webhooks)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         async with running(services), contextlib.AsyncExitStack() as stack:
             for channel_lifetime in channel_lifetimes:
                 await stack.enter_async_context(channel_lifetime)
+            await stack.enter_async_context(
+                webhooks_running(services.bus, app[keys.WEBHOOKS], webhook_sender)
+            )
             if settings.demo_logins:
                 await ensure_demo_logins(app[keys.USERS], settings.data_dir)
             await app[keys.LOGINS].purge_expired()

@@ -327,6 +327,8 @@ class ConversationEngine:
             meta = dict(inbound.meta)
             if admission is not Admission.ANSWER:
                 meta["throttled"] = True  # kept for agents; the bot does not answer it
+            if rating is not None:
+                meta["rating"] = rating
             mood = self._mood(text, conversation.pending_choice)
             message = Message(
                 conversation_id=conversation.id,

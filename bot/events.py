@@ -31,6 +31,8 @@ class MessageView:
     """The agent's name, on an agent's message."""
     via: str | None = None
     """"email": a web-chat customer's message that came as an answer to our email."""
+    rating: int | None = None
+    """The customer's CSAT rating (1–5), when this message gave it."""
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -49,6 +51,7 @@ class MessageView:
             quick_replies=(message.meta or {}).get("quick_replies"),
             sender_name=(message.meta or {}).get("sender_name"),
             via=(message.meta or {}).get("via"),
+            rating=(message.meta or {}).get("rating"),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from bot.outbox import Dispatcher
 from bot.rate_limits import RateLimiter
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
+from bot.webhooks import WebhookRecorder
 from channels.webchat_settings import WebchatSettings
 from escalation.churn import ChurnScorer
 from escalation.hours_store import HoursStore
@@ -40,4 +41,5 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 TASKS = web.AppKey("tasks", BackgroundTasks)
 HOURS = web.AppKey("hours", HoursStore)
 WEBCHAT_SETTINGS = web.AppKey("webchat_settings", WebchatSettings)
+WEBHOOKS = web.AppKey("webhooks", WebhookRecorder)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]

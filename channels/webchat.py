@@ -651,19 +651,22 @@ class _TypingBeats:
     def __init__(self, request: web.Request, visitor: Visitor) -> None:
         self._request = request
         self._visitor = visitor
-        self._last = 0.0
+        self._announced = self._looked = -TYPING_BEAT_S
 
     async def beat(self) -> None:
+        """At most one announcement per TYPING_BEAT_S, and one look for the agent's chat per
+        TYPING_LOOK_S however fast the page sends (a bot chat has nobody to show it to)."""
         now = time.monotonic()
-        if now - self._last < TYPING_BEAT_S:
+        if now - self._announced < TYPING_BEAT_S or now - self._looked < TYPING_LOOK_S:
             return
-        self._last = now
+        self._looked = now
         try:
-            await self._announce()
+            if await self._announce():
+                self._announced = now
         except Exception as exc:  # a hint only: the customer must never see this fail
             log.warning("customer typing not announced", extra={"error": str(exc)[:200]})
 
-    async def _announce(self) -> None:
+    async def _announce(self) -> bool:
         config = self._request.config_dict
         async with config[keys.SESSIONS]() as session:
             conversation_id = await session.scalar(
@@ -676,11 +679,14 @@ class _TypingBeats:
                 .order_by(Conversation.id.desc())
                 .limit(1)
             )
-        if conversation_id is not None:
-            await config[keys.BUS].publish(AGENTS_TOPIC, CustomerTyping(conversation_id))
+        if conversation_id is None:
+            return False
+        await config[keys.BUS].publish(AGENTS_TOPIC, CustomerTyping(conversation_id))
+        return True
 
 
 TYPING_BEAT_S = 2.5
+TYPING_LOOK_S = 0.5
 
 
 async def _on_frame(

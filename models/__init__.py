@@ -20,6 +20,7 @@ from models.report_rollup import (
 )
 from models.runtime_setting import RuntimeSetting
 from models.slack_thread import SlackAgentThread
+from models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "Agent",
@@ -48,4 +49,6 @@ __all__ = [
     "SenderKind",
     "SlackAgentThread",
     "StaleConversationDay",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -342,3 +342,33 @@ async def test_notifications_title_count_unread_marks_and_typing_both_ways(site:
     await expect(agent.locator("#transcript")).to_contain_text("Are you there?")
     await expect(mine.locator(".unread-mark")).to_have_count(0)
     await expect(agent).not_to_have_title(re.compile(r"^\("))
+
+
+async def test_admin_registers_a_webhook_and_watches_its_deliveries(site: Site) -> None:
+    from tests.test_webhooks import receiver_at
+
+    receiver, hook_server = await receiver_at()
+    try:
+        admin = await site.signed_in("admin@acme.test")
+        await admin.goto(site.url("/admin/webhooks"))
+        await expect(admin.locator("#hooks")).to_contain_text("No webhooks yet", timeout=WAIT_MS)
+        await admin.fill("#hook-url", str(hook_server.make_url("/hook")))
+        for box in await admin.locator("#hook-events input").all():
+            await box.set_checked(await box.get_attribute("value") == "conversation.escalated")
+        await admin.click("#add-hook button[type=submit]")
+        secret_line = admin.locator("#hook-secret")
+        await expect(secret_line).to_contain_text("whsec_", timeout=WAIT_MS)
+        receiver.secret = (await secret_line.inner_text()).rsplit(": ", 1)[1].strip()
+        receiver.fail_next = 1
+
+        customer = await site.customer()
+        await say(customer, "I want to talk to a human")
+        rows = admin.locator("#deliveries tr.delivery")
+        await expect(rows.first).to_contain_text("conversation.escalated", timeout=20_000)
+        await expect(admin.locator("#deliveries tr.delivery.sent")).to_have_count(1, timeout=20_000)
+        await expect(rows.first).to_contain_text("204")
+        assert receiver.events() == ["conversation.escalated"] and receiver.refused == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        await admin.screenshot(path=str(ARTIFACTS / "admin-webhooks.png"), full_page=True)
+    finally:
+        await hook_server.close()

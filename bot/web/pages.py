@@ -25,6 +25,7 @@ STATIC_FILES = frozenset(
     {
         "common.js",
         "presence.js",
+        "webhooks.js",
         "favicon.svg",
         "console.js",
         "faqs.js",
@@ -108,6 +109,10 @@ async def history(request: web.Request, who: Principal) -> web.StreamResponse:
     return render(request, "history.html", {"entries": entries, "entity": entity or ""})
 
 
+async def webhooks_page(request: web.Request, who: Principal) -> web.StreamResponse:
+    return render(request, "webhooks.html", {})
+
+
 async def static_file(request: web.Request) -> web.Response:
     return _static(request.match_info["name"])
 
@@ -138,5 +143,6 @@ def add_page_routes(app: web.Application) -> None:
     app.router.add_get("/admin/users", signed_in(users_page, admin_only=True))
     app.router.add_get("/admin/reports", signed_in(reports, admin_only=True))
     app.router.add_get("/admin/history", signed_in(history, admin_only=True))
+    app.router.add_get("/admin/webhooks", signed_in(webhooks_page, admin_only=True))
     app.router.add_get("/static/{name}", static_file)
     app.router.add_get("/favicon.ico", favicon)

@@ -155,6 +155,7 @@
     var text = input.value.trim();
     if (!text) return;
     input.value = "";
+    typedAt = 0;  // the next words typed are news to the agent
     say(text, text);
   });
 
