@@ -53,6 +53,7 @@ from knowledge.service import KnowledgeBase
 from models import (
     Agent,
     Conversation,
+    ConversationNote,
     ConversationState,
     Customer,
     CustomerIdentity,
@@ -892,6 +893,49 @@ class ConversationEngine:
         await self._announce(view)
         self._outbox_ready()
         return view
+
+    async def transfer(
+        self,
+        conversation_id: int,
+        agent_id: int,
+        *,
+        to_agent_id: int | None = None,
+        to_team: str | None = None,
+        note: str = "",
+    ) -> ConversationState:
+        """Hand the chat to a colleague (who has it at once) or to a team's queue, with a note
+        for whoever takes it. Only the agent who has it can."""
+        async with self._sessions() as session:
+            await self._owned(session, conversation_id, agent_id)
+            if to_agent_id is not None:
+                target = await session.get(Agent, to_agent_id)
+                if target is None or not target.active:
+                    raise AgentUnavailable(f"no active agent {to_agent_id}")
+                await check_capacity(session, target)
+                await transition(
+                    session, conversation_id, S.AGENT, S.AGENT, assigned_agent_id=target.id
+                )
+                state, whom = S.AGENT, target.name
+            else:
+                await transition(
+                    session,
+                    conversation_id,
+                    S.AGENT,
+                    S.QUEUED,
+                    assigned_agent_id=None,
+                    team=to_team,
+                    escalation_reason=clean_text(f"transferred to team {to_team}: {note}", 500)
+                    if note
+                    else f"transferred to team {to_team}",
+                )
+                state, whom = S.QUEUED, f"team {to_team}"
+            text = f"Transferred to {whom}" + (f": {note}" if note else "")
+            session.add(
+                ConversationNote(conversation_id=conversation_id, agent_id=agent_id, text=text)
+            )
+            await session.commit()
+        await self._after_commit_state(conversation_id, state, S.AGENT, f"transferred to {whom}")
+        return state
 
     async def agent_typing(self, conversation_id: int, agent_id: int) -> bool:
         """Tell the customer's widget the agent who has the chat is writing; best effort (a

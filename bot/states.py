@@ -15,7 +15,7 @@ S = ConversationState
 TRANSITIONS: dict[ConversationState, frozenset[ConversationState]] = {
     S.BOT: frozenset({S.QUEUED, S.AGENT, S.RESOLVED}),
     S.QUEUED: frozenset({S.AGENT, S.BOT, S.RESOLVED}),
-    S.AGENT: frozenset({S.BOT, S.RESOLVED}),
+    S.AGENT: frozenset({S.BOT, S.RESOLVED, S.QUEUED}),  # queued: transferred to a team
     S.RESOLVED: frozenset({S.BOT}),
 }
 

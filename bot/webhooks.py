@@ -68,7 +68,8 @@ def kinds_of(event: Event) -> list[str]:
     if isinstance(event, ConversationChanged):
         if event.state == "queued" and event.previous_state != "queued":
             return ["conversation.escalated"]
-        if event.state == "agent" and event.previous_state != "agent":
+        transferred = (event.reason or "").startswith("transferred")
+        if event.state == "agent" and (event.previous_state != "agent" or transferred):
             return ["conversation.assigned"]
         if event.state == "bot" and event.previous_state == "agent":
             return ["conversation.handed_back"]

@@ -372,3 +372,32 @@ async def test_admin_registers_a_webhook_and_watches_its_deliveries(site: Site) 
         await admin.screenshot(path=str(ARTIFACTS / "admin-webhooks.png"), full_page=True)
     finally:
         await hook_server.close()
+
+
+async def test_an_agent_transfers_a_chat_to_a_colleague_with_a_note(site: Site) -> None:
+    await site.server.app[keys.USERS].add(
+        "bea@acme.test", "Bea Billing", AgentRole.AGENT, PASSWORD, "test", ("billing",)
+    )
+    sam = await site.signed_in("agent@acme.test")
+    bea = await site.signed_in("bea@acme.test")
+    customer = await site.customer()
+    await say(customer, "I want to talk to a human")
+    item = sam.locator("#queue-list .queue-item")
+    await expect(item).to_contain_text("asked for a person", timeout=WAIT_MS)
+    await item.locator("button").click()
+    await sam.click("#claim")
+    await expect(sam.locator("#transfer")).to_be_visible(timeout=WAIT_MS)
+    await sam.click("#transfer")
+    bea_option = sam.locator("#transfer-to option", has_text="Bea Billing")
+    await sam.select_option("#transfer-to", await bea_option.get_attribute("value"))
+    await sam.fill("#transfer-note", "Refund question, card ending 42")
+    await sam.screenshot(path=str(ARTIFACTS / "console-transfer.png"))
+    await sam.click("#transfer-form button[type=submit]")
+    await expect(sam.locator("#reply-form")).to_be_hidden(timeout=WAIT_MS)
+    await expect(sam.locator("#chat-reason")).to_contain_text("transferred to Bea Billing")
+
+    mine = bea.locator("#mine-list .queue-item")
+    await expect(mine).to_have_count(1, timeout=WAIT_MS)
+    await mine.locator("button").click()
+    await expect(bea.locator("#notes")).to_contain_text("Refund question, card ending 42")
+    await expect(bea.locator("#reply-form")).to_be_visible()

@@ -37,6 +37,12 @@ class AgentReply(AgentAction):
     text: str
 
 
+class Transfer(AgentAction):
+    to_agent_id: RowId | None = Field(default=None, description="A colleague who takes it now")
+    to_team: Team | None = Field(default=None, description="Or a team, whose queue it goes to")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
 Password = Annotated[str, StringConstraints(min_length=10, max_length=1024)]
 Role = Annotated[str, StringConstraints(pattern=r"^(agent|admin)$")]
 Status = Annotated[str, StringConstraints(pattern=r"^(online|away|offline)$")]
@@ -194,6 +200,27 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
 
     @api(
         "POST",
+        "/conversations/{id}/transfer",
+        "Hand my chat to a colleague or a team, with a note",
+        body=Transfer,
+    )
+    async def transfer(request: web.Request) -> web.Response:
+        who = staff(request)
+        body = await read_model(request, Transfer)
+        if (body.to_agent_id is None) == (body.to_team is None):
+            raise BadRequest("give either to_agent_id or to_team", status=422)
+        await visible_conversation(request, who, path_int(request))
+        state = await request.config_dict[keys.ENGINE].transfer(
+            path_int(request),
+            acting_agent(who, body.agent_id),
+            to_agent_id=body.to_agent_id,
+            to_team=body.to_team,
+            note=body.note,
+        )
+        return web.json_response({"conversation_id": path_int(request), "state": state.value})
+
+    @api(
+        "POST",
         "/conversations/{id}/typing",
         "I am writing a reply: the customer's chat shows it for a few seconds",
         body=AgentAction,
@@ -241,6 +268,24 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
         admin(request)
         agents = await request.config_dict[keys.USERS].list()
         return web.json_response({"agents": [_agent_out(request, a) for a in agents]})
+
+    @api("GET", "/colleagues", "Who a chat can be handed to: active users, their teams, presence")
+    async def colleagues(request: web.Request) -> web.Response:
+        staff(request)
+        idle_s = request.config_dict[keys.SETTINGS].agent_idle_s
+        now = utcnow()
+        people = [
+            {
+                "id": a.id,
+                "name": a.name,
+                "teams": a.teams,
+                "presence": presence_of(a, now, idle_s).value,
+            }
+            for a in await request.config_dict[keys.USERS].list()
+            if a.active
+        ]
+        teams = sorted({t for p in people for t in p["teams"]})
+        return web.json_response({"colleagues": people, "teams": teams})
 
     @api("POST", "/agents", "Add an agent or admin", body=AgentCreate, response=AgentOut)
     async def create_agent(request: web.Request) -> web.Response:

@@ -52,6 +52,7 @@
     return el("li", { class: "msg " + m.sender_kind, "data-message": m.id },
       el("span", { class: "who" }, m.sender_kind === "agent" && m.sender_name ? m.sender_name : m.sender_kind),
       el("span", { class: "text" }, m.text),
+      m.created_at ? el("time", { class: "when", datetime: m.created_at }, new Date(m.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })) : null,
       meta.length ? el("span", { class: "meta" }, meta.join(" · ")) : null,
       m.sender_kind === "customer" ? sentimentButtons(m) : null);
   }
@@ -99,12 +100,26 @@
       const mine = conversation.state === "agent" && conversation.assigned_agent_id === me;
       $("claim").hidden = !(conversation.state === "queued" || conversation.state === "bot");
       $("handback").hidden = !mine;
+      $("transfer").hidden = !mine;
+      if (!mine) $("transfer-form").hidden = true;
       $("resolve").hidden = conversation.state === "resolved";
       $("reply-form").hidden = !mine;
       $("note-form").hidden = false;
       live.send({ watch: id });
+      const wasMine = !!$("suggestions").querySelector("button");
+      // Suggestions again when the chat became (or stopped being) mine: no Use after Resolve.
       if (switched) await Promise.all([loadCustomer(), loadNotes(), loadSuggestions()]);
+      else if (wasMine !== mine) await loadSuggestions();
     } catch (error) { showError(error); }
+  }
+
+  // The chat left my hands (a transfer): it may no longer be mine to see.
+  function closeConversation(message) {
+    current = null;
+    $("chat-title").textContent = "No conversation open";
+    $("chat-reason").textContent = message;
+    for (const id of ["transcript", "suggestions", "customer", "churn-factors", "past", "notes"]) $(id).replaceChildren();
+    for (const id of ["claim", "handback", "resolve", "transfer", "transfer-form", "reply-form", "note-form"]) $(id).hidden = true;
   }
 
   async function loadCustomer() {
@@ -144,6 +159,33 @@
     } catch (error) { showError(error); }
   }
 
+  // Transfer: to a colleague (they have it at once) or to a team's queue, with a note.
+  $("transfer").addEventListener("click", async () => {
+    const form = $("transfer-form");
+    if (!form.hidden) { form.hidden = true; return; }
+    try {
+      const data = await api("GET", "/api/colleagues");
+      $("transfer-to").replaceChildren(
+        ...data.colleagues.filter((c) => c.id !== me).map((c) =>
+          el("option", { value: "agent:" + c.id }, c.name + " (" + c.presence + ")")),
+        ...data.teams.map((t) => el("option", { value: "team:" + t }, "team " + t + " (its queue)")));
+      form.hidden = false;
+      $("transfer-note").focus();
+    } catch (error) { showError(error); }
+  });
+  $("transfer-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [kind, target] = $("transfer-to").value.split(":");
+    const body = { note: $("transfer-note").value.trim() };
+    if (kind === "agent") body.to_agent_id = Number(target); else body.to_team = target;
+    try {
+      await api("POST", "/api/conversations/" + current.id + "/transfer", body);
+      const whom = $("transfer-to").selectedOptions[0].textContent.replace(/ \(.*\)$/, "");
+      $("transfer-note").value = "";
+      closeConversation("#" + current.id + " transferred to " + whom + ".");
+      loadQueue();
+    } catch (error) { showError(error); }
+  });
   $("claim").addEventListener("click", () => act("claim"));
   $("handback").addEventListener("click", () => act("handback"));
   $("resolve").addEventListener("click", () => act("resolve"));
@@ -166,6 +208,19 @@
     if (!current || now - typedAt < TYPING_BEAT_MS || !$("reply-text").value.trim()) return;
     typedAt = now;
     api("POST", "/api/conversations/" + current.id + "/typing", {}).catch(() => {});
+  });
+  // Ctrl+Enter (⌘+Enter) sends; "/shortcut" then Tab puts in that canned response.
+  $("reply-text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      $("reply-form").requestSubmit();
+      return;
+    }
+    const typed = $("reply-text").value.match(/^\/([a-z0-9_-]+)$/);
+    if (event.key === "Tab" && typed) {
+      const option = [...$("canned").options].find((o) => o.textContent === "/" + typed[1]);
+      if (option) { event.preventDefault(); $("reply-text").value = option.dataset.text; }
+    }
   });
   $("note-form").addEventListener("submit", async (event) => {
     event.preventDefault();

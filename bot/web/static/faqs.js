@@ -49,7 +49,14 @@
   }
 
   async function edit(name) {
-    try { editing = await api("GET", "/api/intents/" + name); fill(editing); say(null); } catch (error) { say(error); }
+    try {
+      editing = await api("GET", "/api/intents/" + name);
+      fill(editing);
+      say(null);
+      // The editor sits below the list: bring it to the admin, not the other way round.
+      $("editor").scrollIntoView({ block: "start", behavior: "smooth" });
+      $("f-name").focus({ preventScroll: true });
+    } catch (error) { say(error); }
   }
 
   function formBody() {

@@ -89,12 +89,16 @@
     } catch (error) { say(error); }
   });
 
+  function cannedSays(error) {  // next to its form, not at the top of the page
+    $("canned-error").textContent = error ? error.message || String(error) : "";
+  }
+
   async function loadCanned() {
     const data = await api("GET", "/api/canned-responses");
     $("canned-list").replaceChildren(...data.responses.map((c) => el("li", {},
       el("b", {}, "/" + c.shortcut + " "), c.text, " ",
       el("button", { class: "small danger", onclick: async () => {
-        try { await api("DELETE", "/api/canned-responses/" + c.id); loadCanned(); } catch (error) { say(error); }
+        try { await api("DELETE", "/api/canned-responses/" + c.id); loadCanned(); } catch (error) { cannedSays(error); }
       } }, "Delete"))));
   }
 
@@ -103,8 +107,9 @@
     try {
       await api("POST", "/api/canned-responses", { shortcut: $("canned-shortcut").value.trim(), text: $("canned-text").value.trim() });
       $("canned-shortcut").value = ""; $("canned-text").value = "";
+      cannedSays(null);
       loadCanned();
-    } catch (error) { say(error); }
+    } catch (error) { cannedSays(error); }
   });
 
   loadPolicy().catch(say);
