@@ -214,6 +214,7 @@ def _store(app: web.Application, services: Services) -> None:
     app[keys.CHURN] = services.churn
     app[keys.HOURS] = services.hours
     app[keys.WEBCHAT_SETTINGS] = services.webchat
+    app[keys.ASSIGNER] = services.assigner
     app[keys.USERS] = Users(services.sessions)
     app[keys.LOGINS] = LoginSessions(services.sessions, services.settings.session_max_age_s)
     app[keys.TEMPLATES] = template_environment()

@@ -853,8 +853,9 @@ class ConversationEngine:
 
     # --- agents act --------------------------------------------------------------------
 
-    async def claim(self, conversation_id: int, agent_id: int) -> None:
-        """Take the chat over. Exactly one agent wins; the bot is silent from the commit on."""
+    async def claim(self, conversation_id: int, agent_id: int, reason: str | None = None) -> None:
+        """Take the chat over. Exactly one agent wins; the bot is silent from the commit on.
+        `reason`: why, when it was not the agent's own click (automatic assignment)."""
         async with self._sessions() as session:
             previous = await self._state_in(session, conversation_id)
             agent = await session.get(Agent, agent_id)
@@ -870,8 +871,30 @@ class ConversationEngine:
             )
             await session.commit()
         await self._after_commit_state(
-            conversation_id, S.AGENT, previous, f"claimed by agent {agent_id}"
+            conversation_id, S.AGENT, previous, reason or f"claimed by agent {agent_id}"
         )
+
+    async def requeue(self, conversation_id: int, agent_id: int, reason: str) -> None:
+        """The agent who had the chat is gone: it waits for the next one, as urgent as before."""
+        async with self._sessions() as session:
+            await self._owned(session, conversation_id, agent_id)  # still theirs, locked
+            await transition(
+                session,
+                conversation_id,
+                S.AGENT,
+                S.QUEUED,
+                assigned_agent_id=None,
+                escalation_reason=clean_text(f"back in the queue: {reason}", 500),
+            )
+            session.add(
+                ConversationNote(
+                    conversation_id=conversation_id,
+                    agent_id=None,
+                    text=f"Back in the queue: {reason}.",
+                )
+            )
+            await session.commit()
+        await self._after_commit_state(conversation_id, S.QUEUED, S.AGENT, reason)
 
     async def agent_reply(self, conversation_id: int, agent_id: int, text: str) -> MessageView:
         text = clean_text(text, self._max_chars)

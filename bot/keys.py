@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from bot.webhooks import WebhookRecorder
 from channels.webchat_settings import WebchatSettings
+from escalation.assignment import Assigner
 from escalation.churn import ChurnScorer
 from escalation.hours_store import HoursStore
 from escalation.policy_store import PolicyStore
@@ -42,4 +43,5 @@ TASKS = web.AppKey("tasks", BackgroundTasks)
 HOURS = web.AppKey("hours", HoursStore)
 WEBCHAT_SETTINGS = web.AppKey("webchat_settings", WebchatSettings)
 WEBHOOKS = web.AppKey("webhooks", WebhookRecorder)
+ASSIGNER = web.AppKey("assigner", Assigner)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.bus import EventBus, InProcessBus
+from bot.bus import EventBus, InProcessBus, Subscription
 from bot.database import make_engine, make_sessionmaker, upgrade
 from bot.engine import ConversationEngine
 from bot.events import AGENTS_TOPIC, ConversationChanged, kb_topic
@@ -32,6 +32,7 @@ from bot.settings import Settings
 from channels.base import OutputChannel
 from channels.webchat import CHANNEL as WEBCHAT
 from channels.webchat_settings import WebchatSettings
+from escalation.assignment import Assigner
 from escalation.churn import ChurnScorer
 from escalation.hours_store import HoursStore, HoursView
 from escalation.policy import PolicySettings
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 RETRAIN_DEBOUNCE_S = 0.3
 SLA_CHECK_S = 30.0
+ASSIGN_EVERY_S = 5.0
 ROLLUP_CHECK_S = 3600.0
 
 
@@ -79,6 +81,7 @@ class Services:
     limiter: RateLimiter
     articles: ArticleStore
     webchat: WebchatSettings
+    assigner: Assigner
 
 
 def build_queue(
@@ -174,6 +177,7 @@ def build_services(
         limiter,
         articles,
         WebchatSettings(sessions),
+        Assigner(sessions, queue, settings.agent_idle_s),
     )
 
 
@@ -189,6 +193,7 @@ async def prepare(services: Services) -> None:
     await services.policy.load()
     await services.hours.load()
     await services.webchat.load()
+    await services.assigner.load()
 
 
 @contextlib.asynccontextmanager
@@ -282,6 +287,7 @@ async def watch_sla(services: Services, interval_s: float = SLA_CHECK_S) -> None
             await services.policy.load()
             await services.hours.load()
             await services.webchat.load()
+            await services.assigner.load()
             services.churn.reload()
             overdue = await services.queue.reprioritise_overdue()
             for conversation_id in overdue:
@@ -324,6 +330,38 @@ async def watch_rollup(services: Services, interval_s: float = ROLLUP_CHECK_S) -
         await asyncio.sleep(interval_s)
 
 
+async def assign_continuously(services: Services, interval_s: float = ASSIGN_EVERY_S) -> None:
+    """Waiting chats of auto-assigned teams go to agents as soon as one is free: on each
+    escalation here, and every few seconds for agents coming back and chats elsewhere."""
+    engine, assigner = services.engine, services.assigner
+    with services.bus.subscribe_local(AGENTS_TOPIC) as events:
+        while True:
+            await _escalation_or(events, interval_s)
+            try:
+                await assigner.requeue_from_gone(engine.requeue)
+                for done in await assigner.assign_waiting(engine.claim):
+                    log.info(
+                        "conversation assigned",
+                        extra={
+                            "conversation_id": done.conversation_id,
+                            "agent_id": done.agent_id,
+                            "mode": done.mode.value,
+                        },
+                    )
+            except Exception:
+                log.exception("automatic assignment failed; trying again")
+
+
+async def _escalation_or(events: Subscription, timeout_s: float) -> None:
+    """Until a conversation here starts waiting, or the time is up."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            while True:
+                event = await events.queue.get()
+                if isinstance(event, ConversationChanged) and event.state == "queued":
+                    return
+
+
 @contextlib.asynccontextmanager
 async def running(services: Services) -> AsyncIterator[Services]:
     """Prepared services with their background tasks, torn down on exit."""
@@ -337,6 +375,7 @@ async def running(services: Services) -> AsyncIterator[Services]:
     if services.settings.worker_index == 0:  # one sweeper is enough; the engine dedupes anyway
         tasks.append(asyncio.create_task(watch_unanswered(services), name="unanswered"))
         tasks.append(asyncio.create_task(watch_rollup(services), name="rollup"))
+        tasks.append(asyncio.create_task(assign_continuously(services), name="assignment"))
     try:
         async with (
             rasa_engine(services),

@@ -32,6 +32,8 @@ class Agent(Base):
     last_active_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     """The last time the agent typed, clicked or scrolled on one."""
     last_slack_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When automatic assignment last gave this agent a chat (round robin goes by it)."""
     """The agent's last claim or reply from Slack, where no page beats."""
     teams: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["support"])
     max_concurrent: Mapped[int] = mapped_column(Integer, default=3)

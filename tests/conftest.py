@@ -132,11 +132,19 @@ class RecordingChannel:
 
 
 async def eventually(predicate: Callable[[], object], within: float = 5.0) -> None:
-    """Wait until a plain (not awaitable) condition holds, e.g. a fake platform saw a call."""
+    """Wait until a condition holds, e.g. a fake platform saw a call; a coroutine function's
+    answer is awaited (a coroutine object itself would always look true)."""
     import asyncio
+    import inspect
+
+    async def holds() -> bool:
+        answer = predicate()
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return bool(answer)
 
     deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
+    while not await holds():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
 

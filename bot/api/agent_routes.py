@@ -18,6 +18,7 @@ from bot.api.errors import BadRequest
 from bot.api.ids import RowId
 from bot.api.openapi import ApiSpec
 from channels.webchat_settings import WebchatUpdate, WebchatView
+from escalation.assignment import AssignmentUpdate, AssignmentView
 from escalation.hours_store import HoursUpdate, HoursView
 from escalation.policy_store import PolicyStore, PolicyUpdate, PolicyView
 from escalation.presence import presence_of
@@ -343,6 +344,22 @@ def add_agent_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
     async def set_policy(request: web.Request) -> web.Response:
         updated = await _update(request, request.config_dict[keys.POLICY], PolicyUpdate)
         return web.json_response(PolicyStore.view(updated).model_dump())
+
+    @api("GET", "/assignment", "How waiting chats reach agents, per team", response=AssignmentView)
+    async def get_assignment(request: web.Request) -> web.Response:
+        admin(request)
+        return web.json_response(request.config_dict[keys.ASSIGNER].current.model_dump())
+
+    @api(
+        "PATCH",
+        "/assignment",
+        "Set automatic assignment: manual, least_loaded or round_robin, per team",
+        body=AssignmentUpdate,
+        response=AssignmentView,
+    )
+    async def set_assignment(request: web.Request) -> web.Response:
+        updated = await _update(request, request.config_dict[keys.ASSIGNER], AssignmentUpdate)
+        return web.json_response(updated.model_dump())
 
     @api("GET", "/webchat/settings", "The web-chat widget's settings", response=WebchatView)
     async def get_webchat_settings(request: web.Request) -> web.Response:
