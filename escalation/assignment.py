@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from escalation.overrides import read_overrides, write_overrides
@@ -22,6 +22,7 @@ from models import Agent, Conversation, ConversationState
 
 log = logging.getLogger(__name__)
 KEY = "assignment"
+REQUEUE_GRACE_S = 20.0
 S = ConversationState
 
 
@@ -66,6 +67,10 @@ class Assigner:
         self._queue = queue
         self._idle_s = idle_s
         self.current = DEFAULTS
+        self.requeue_grace_s = REQUEUE_GRACE_S
+        self._gone_since: dict[int, datetime] = {}
+        """Agents seen gone, and since when: moving from one page to another says "gone" for
+        a moment, so chats move only after REQUEUE_GRACE_S."""
 
     async def load(self) -> AssignmentView:
         stored = await read_overrides(self._sessions, KEY)
@@ -120,17 +125,21 @@ class Assigner:
                     .join(Agent, Agent.id == Conversation.assigned_agent_id)
                     .where(
                         Conversation.state == S.AGENT.value,
-                        # a cheap first cut in SQL; presence_of decides
-                        func.coalesce(Agent.last_seen_at, Agent.created_at)
-                        < now - timedelta(seconds=SEEN_FOR_S),
+                        # a cheap first cut in SQL (no page beating); presence_of decides
+                        or_(
+                            Agent.last_seen_at.is_(None),
+                            Agent.last_seen_at < now - timedelta(seconds=SEEN_FOR_S),
+                        ),
                     )
                 )
             ).all()
         moved = []
+        gone = {a.id for _, _, a in rows if presence_of(a, now, self._idle_s) is Presence.OFFLINE}
+        self._gone_since = {a: self._gone_since.get(a, now) for a in gone}
         for conversation_id, team, agent in rows:
-            if self.mode_for(team) is Mode.MANUAL:
+            if self.mode_for(team) is Mode.MANUAL or agent.id not in gone:
                 continue
-            if presence_of(agent, now, self._idle_s) is not Presence.OFFLINE:
+            if now - self._gone_since[agent.id] < timedelta(seconds=self.requeue_grace_s):
                 continue
             try:
                 await requeue(conversation_id, agent.id, f"{agent.name} went offline")

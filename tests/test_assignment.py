@@ -101,6 +101,7 @@ async def test_a_gone_agents_chat_goes_back_to_the_queue_and_to_who_is_there(
         return (await owners(client)).get(chat) == agent_id
 
     await eventually(lambda: owned_by(ann), within=15)
+    client.app[keys.ASSIGNER].requeue_grace_s = 1  # 20 s by default: a page change is no leaving
     await present(client, ann, seen_ago_s=3600)  # her browser closed an hour ago
     await present(client, bob)
     await eventually(lambda: owned_by(bob), within=20)
@@ -125,3 +126,23 @@ async def test_manual_by_default_and_bad_modes_refused(client: TestClient) -> No
     )
     assert bad.status in {400, 422}
     assert (await client.patch("/api/assignment", json={"default": "manual"})).status == 401
+
+
+async def test_moving_between_pages_is_not_leaving(client: TestClient) -> None:
+    """A page change says "gone" for a moment: the chat stays with its agent."""
+    ann = await make_agent(client, "ann@acme.test")
+    await present(client, ann)
+    await set_modes(client, default="least_loaded")
+    chat = await escalate(client)
+
+    async def hers() -> bool:
+        return (await owners(client)).get(chat) == ann
+
+    await eventually(hers, within=15)
+    users = client.app[keys.USERS]
+    await users.heartbeat(ann, active=True, gone=True)  # the console page closes…
+    engine, assigner = client.app[keys.ENGINE], client.app[keys.ASSIGNER]
+    assert await assigner.requeue_from_gone(engine.requeue) == []
+    await users.heartbeat(ann, active=True)  # …and the FAQ page opens
+    assert await assigner.requeue_from_gone(engine.requeue) == []
+    assert await hers()

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import select
 
 from bot import keys
 from bot.app import init_app
 from bot.settings import Settings
-from models import AgentRole
+from models import Agent, AgentRole
 from tests.browser import CHROMIUM_FLAGS, chromium_path
+from tests.conftest import eventually
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORD = "a-long-test-password"
@@ -401,3 +403,42 @@ async def test_an_agent_transfers_a_chat_to_a_colleague_with_a_note(site: Site) 
     await mine.locator("button").click()
     await expect(bea.locator("#notes")).to_contain_text("Refund question, card ending 42")
     await expect(bea.locator("#reply-form")).to_be_visible()
+
+
+async def test_round_robin_assignment_and_reassignment_when_an_agent_leaves(site: Site) -> None:
+    await site.server.app[keys.USERS].add(
+        "bea@acme.test", "Bea Support", AgentRole.AGENT, PASSWORD, "test", ("support",)
+    )
+    admin = await site.signed_in("admin@acme.test")
+    await admin.goto(site.url("/admin/settings"))
+    await expect(admin.locator("#a-default option")).to_have_count(3, timeout=WAIT_MS)
+    await admin.select_option("#a-default", "round_robin")
+    await admin.click("#assignment button[type=submit]")
+    await expect(admin.locator("#policy-done")).to_contain_text("assignment")
+    await admin.close(run_before_unload=True)  # she leaves: no chats for her
+
+    sam = await site.signed_in("agent@acme.test")
+    bea = await site.signed_in("bea@acme.test")
+    for page in (sam, bea):
+        await expect(page.locator("#live")).to_have_text("live", timeout=WAIT_MS)
+
+    async def both_beating() -> bool:
+        async with site.server.app[keys.SESSIONS]() as session:
+            seen = await session.scalars(
+                select(Agent.last_seen_at).where(
+                    Agent.email.in_(["agent@acme.test", "bea@acme.test"])
+                )
+            )
+            return all(seen.all())
+
+    await eventually(both_beating, within=10)
+    for _ in range(2):
+        await say(await site.customer(), "I want to talk to a human")
+    sams, beas = sam.locator("#mine-list .queue-item"), bea.locator("#mine-list .queue-item")
+    await expect(sams).to_have_count(1, timeout=20_000)
+    await expect(beas).to_have_count(1, timeout=20_000)
+    await sam.screenshot(path=str(ARTIFACTS / "console-assigned-desktop.png"))
+
+    site.server.app[keys.ASSIGNER].requeue_grace_s = 2  # 20 s by default
+    await sam.close(run_before_unload=True)  # Sam leaves: his chat goes to Bea, who is there
+    await expect(beas).to_have_count(2, timeout=30_000)

@@ -70,6 +70,29 @@
     } catch (error) { say(error); }
   });
 
+  const MODES = { manual: "manual (agents pick)", least_loaded: "least loaded", round_robin: "round robin" };
+  const modeSelect = (id, value, extra) => el("select", { id },
+    ...[...(extra ? [["", extra]] : []), ...Object.entries(MODES)].map(([v, label]) => el("option", { value: v, selected: v === value }, label)));
+  async function loadAssignment() {
+    const [current, people] = await Promise.all([api("GET", "/api/assignment"), api("GET", "/api/colleagues")]);
+    $("a-default").replaceChildren(...modeSelect("x", current.default).children);
+    const teams = [...new Set([...people.teams, ...Object.keys(current.teams)])].sort();
+    $("a-teams").replaceChildren(...teams.map((team) => el("label", {}, "Team " + team,
+      modeSelect("a-team-" + team, current.teams[team] || "", "as above"))));
+  }
+  $("assignment").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const teams = {};
+    for (const select of $("a-teams").querySelectorAll("select")) {
+      if (select.value) teams[select.id.slice("a-team-".length)] = select.value;
+    }
+    try {
+      await api("PATCH", "/api/assignment", { default: $("a-default").value, teams });
+      await loadAssignment();
+      say(null, "Saved assignment. Waiting chats follow it within seconds.");
+    } catch (error) { say(error); }
+  });
+
   const LANGUAGES = ["en", "zh"];
   const SWITCHES = ["prechat_form", "ask_email_when_away"];
   async function loadWebchat() {
@@ -116,4 +139,5 @@
   loadHours().catch(say);
   loadCanned().catch(say);
   loadWebchat().catch(say);
+  loadAssignment().catch(say);
 })();
