@@ -253,6 +253,27 @@ async def test_the_prechat_form_and_a_signed_in_customer_in_the_console(
     await expect(customer).to_contain_text(re.compile(r"Churn risk\d+%"))
     await agent.screenshot(path=str(ARTIFACTS / "console-signed-in-customer-desktop.png"))
 
+    # The admin finds her, and the guest, on the Customers page, with a way to their chats.
+    await users.add("ada@acme.test", "Ada Admin", AgentRole.ADMIN, PASSWORD, "test")
+    admin = await (
+        await shop.browser.new_context(viewport={"width": 1440, "height": 900})
+    ).new_page()
+    await admin.goto(str(shop.deskbot.make_url("/login")))
+    await admin.fill("input[name=email]", "ada@acme.test")
+    await admin.fill("input[name=password]", PASSWORD)
+    await admin.click("button[type=submit]")
+    await admin.wait_for_load_state()
+    await admin.goto(str(shop.deskbot.make_url("/admin/customers?q=Guy Guest")))
+    await expect(admin.locator("tbody")).to_contain_text("guy@home.test (given in the chat)")
+    await admin.goto(str(shop.deskbot.make_url("/admin/customers?q=ana@shop")))
+    row = admin.locator("tr[data-customer]").first
+    await expect(row).to_contain_text("Ana Lima")
+    await expect(row).to_contain_text("vip")
+    await admin.screenshot(path=str(ARTIFACTS / "admin-customers-desktop.png"))
+    await row.locator("a", has_text="latest #").click()
+    await expect(admin.locator("#transcript")).to_contain_text("talk to a human", timeout=WAIT_MS)
+    await admin.context.close()
+
     # A page whose identity was tampered with gets no chat in her name.
     forged = identity_attributes("not-the-secret", "42", "ana@shop.test", "Ana Lima")
     shop.pages["forged"] = "en|" + forged

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 
 from aiohttp import web
+from sqlalchemy import func, select
 
 from bot import keys
 from bot.accounts.principal import Principal
@@ -17,6 +18,7 @@ from bot.web.charts import bar_rows
 from bot.web.render import render
 from bot.web.signin import home_for, login_redirect
 from knowledge.gaps.report import help_centre_context
+from models import Conversation, Customer, CustomerIdentity
 from models.base import utcnow
 
 Page = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
@@ -81,9 +83,46 @@ async def users_page(request: web.Request, who: Principal) -> web.StreamResponse
 async def customers(request: web.Request, who: Principal) -> web.StreamResponse:
     query = request.query.get("q", "").strip()[:200]
     found = await search_customers(request, query)
-    context = {"query": query, "customers": found}
+    context = {"query": query, "customers": found, "activity": await _activity(request, found)}
     context |= {"min_indexed": MIN_INDEXED, "window": SHORT_QUERY_WINDOW}
     return render(request, "customers.html", context)
+
+
+async def _activity(
+    request: web.Request, customers: list[Customer]
+) -> dict[int, dict[str, object]]:
+    """Per customer shown: their channels, how many conversations, the latest one's id (one
+    grouped query over the page's customers, by the customer index)."""
+    ids = [c.id for c in customers]
+    if not ids:
+        return {}
+    async with request.config_dict[keys.SESSIONS]() as session:
+        rows = (
+            await session.execute(
+                select(
+                    Conversation.customer_id,
+                    func.count(),
+                    func.max(Conversation.id),
+                )
+                .where(Conversation.customer_id.in_(ids))
+                .group_by(Conversation.customer_id)
+            )
+        ).all()
+        channels = (
+            await session.execute(
+                select(CustomerIdentity.customer_id, CustomerIdentity.channel).where(
+                    CustomerIdentity.customer_id.in_(ids)
+                )
+            )
+        ).all()
+    out: dict[int, dict[str, object]] = {
+        i: {"conversations": 0, "latest": None, "channels": []} for i in ids
+    }
+    for customer_id, count, latest in rows:
+        out[customer_id] |= {"conversations": count, "latest": latest}
+    for customer_id, channel in channels:
+        out[customer_id]["channels"].append(channel)  # type: ignore[union-attr]
+    return out
 
 
 async def reports(request: web.Request, who: Principal) -> web.StreamResponse:

@@ -333,6 +333,8 @@
   });
 
   offerNotifications();
+  const linked = Number(new URLSearchParams(location.search).get("conversation"));
+  if (linked) openConversation(linked);  // from the Customers page
   setInterval(renderQueue, 1000);
   loadMe().catch(showError);
   loadQueue();
