@@ -252,6 +252,8 @@ async def test_console_socket_pushes_only_what_the_agent_may_see(client: TestCli
             "type": "conversation_changed",
             "conversation_id": escalated["conversation_id"],
             "state": "queued",
+            "previous_state": "bot",
+            "reason": "customer asked for a person",  # the console's notification says it
         }
         await ws.send_json({"watch": escalated["conversation_id"]})
         assert (await ws.receive_json(timeout=5))["type"] == "watching"
