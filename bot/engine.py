@@ -393,6 +393,8 @@ class ConversationEngine:
                 customer_id=customer.id,
                 channel=inbound.channel,
                 external_user=inbound.external_user,
+                # a web-chat visitor writing now is on the page (their socket beats from here)
+                seen_at=utcnow() if inbound.channel == WEBCHAT else None,
             )
         )
         await session.flush()

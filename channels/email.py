@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -40,6 +41,7 @@ from channels.email_message import (
     MalformedEmail,
     read_email,
     reply_message_id,
+    thread_of_reply,
 )
 from channels.faults import is_temporary
 from channels.visitor_tokens import Visitor, VisitorTokens
@@ -58,6 +60,13 @@ QUARANTINE_FLAG = "$DeskbotFailed"
 class TemporaryFailure(Exception):
     """Taking a mail failed for a reason that is not the mail's (the database is down):
     the sender should try again later, and IMAP leaves it unseen."""
+
+
+def _namespaced(prefix: str, external_id: str) -> str:
+    """Cut, two long ids could be taken for one: hashed instead when too long."""
+    if len(prefix) + len(external_id) <= ID_CHARS:
+        return prefix + external_id
+    return prefix + "sha256-" + hashlib.sha256(external_id.encode()).hexdigest()
 
 
 async def send_mail(settings: Settings, mail: EmailMessage) -> None:
@@ -127,7 +136,7 @@ class EmailOutput:
         """An answer in a web chat its visitor left: who wrote, and the way back (a link that
         opens the same chat, or an answer to this mail)."""
         token = self._tokens.issue(Visitor(thread, thread))
-        link = f"{self._settings.base_url}/webchat/chat#resume={token}"
+        link = f"{self._settings.base_url}/webchat/chat#resume={token}&lang={language}"
         who = message.sender_name or say("chat_by_email_team", language)
         return say("chat_by_email", language, who=who, text=message.text, link=link)
 
@@ -211,8 +220,14 @@ class EmailReceiver:
         thread = webchat_thread(inbound.external_thread)
         if thread is None:
             return inbound
+        # Only an answer to one of our own mails names the chat: a bare id someone typed in
+        # References does not.
+        ours = any(
+            thread_of_reply(r) == inbound.external_thread
+            for r in inbound.meta.get("references", "").split()
+        )
         async with self._sessions() as session:
-            addresses = await visitor_addresses(session, thread)
+            addresses = await visitor_addresses(session, thread) if ours else set()
         if sender not in addresses:
             log.warning("answer to a web-chat email from another address; kept apart")
             own_thread = inbound.meta.get("message_id") or inbound.external_id
@@ -222,7 +237,7 @@ class EmailReceiver:
             channel=WEBCHAT,
             external_user=thread,
             external_thread=thread,
-            external_id=f"{thread}:mail:{inbound.external_id}"[:ID_CHARS],
+            external_id=_namespaced(f"{thread}:mail:", inbound.external_id),
             meta={**inbound.meta, "via": VIA_EMAIL},
         )
 

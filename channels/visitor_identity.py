@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+import re
 import time
 from dataclasses import dataclass
 
 MAX_IDENTITY_CHARS = 2000
+_HEX = re.compile(r"[0-9a-f]{64}")
 CLOCK_SKEW_S = 300
 """How far ahead of our clock a site's clock may run."""
 
@@ -28,11 +31,19 @@ class VerifiedIdentity:
     email: str | None
     name: str | None
 
-    @property
-    def visitor_id(self) -> str:
-        """The same on every device the user signs in from, so their chat follows them."""
-        digest = hashlib.sha256(f"deskbot.user:{self.user_id}".encode()).hexdigest()
-        return "u" + digest[:31]
+    def visitor_id(self, secret: str) -> str:
+        """The same on every device the user signs in from, so their chat follows them; keyed,
+        so nobody who knows a user id can work out their chat's thread."""
+        digest = hmac.new(secret.encode(), f"deskbot.user:{self.user_id}".encode(), hashlib.sha256)
+        return SIGNED_IN_PREFIX + digest.hexdigest()[:31]
+
+
+SIGNED_IN_PREFIX = "u"
+"""Signed-in visitors' ids start with it; guests' are uuid4 hex, which never do."""
+
+
+def is_signed_in_visitor(visitor_id: str) -> bool:
+    return visitor_id.startswith(SIGNED_IN_PREFIX)
 
 
 def sign_identity(secret: str, identity: str) -> str:
@@ -46,7 +57,8 @@ def verify_identity(
         raise IdentityRejected("identity verification is not set up on this server")
     if len(identity) > MAX_IDENTITY_CHARS:
         raise IdentityRejected(f"the identity is over {MAX_IDENTITY_CHARS} characters")
-    if not hmac.compare_digest(sign_identity(secret, identity), signature.strip().lower()):
+    given = signature.strip().lower()
+    if not _HEX.fullmatch(given) or not hmac.compare_digest(sign_identity(secret, identity), given):
         raise IdentityRejected("the identity's signature does not match")
     try:
         data = json.loads(identity)
@@ -55,7 +67,11 @@ def verify_identity(
     if not isinstance(data, dict):
         raise IdentityRejected("the identity must be a JSON object")
     issued_at = data.get("issued_at")
-    if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
+    if (
+        not isinstance(issued_at, int | float)
+        or isinstance(issued_at, bool)
+        or not math.isfinite(issued_at)
+    ):
         raise IdentityRejected("the identity needs issued_at (Unix seconds)")
     age = (time.time() if now is None else now) - issued_at
     if age > max_age_s:

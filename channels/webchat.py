@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from typing import Annotated, Any
 
@@ -50,10 +51,17 @@ from channels.visitor_identity import (
     verify_identity,
 )
 from channels.visitor_tokens import TokenRejected, Visitor, VisitorTokens
-from channels.webchat_away import SEEN_BEAT_S, mark_seen, visitor_addresses
+from channels.webchat_away import (
+    FIRST_BEAT_S,
+    SEEN_BEAT_S,
+    mark_left,
+    mark_seen,
+    visitor_addresses,
+)
 from channels.webchat_mail import transcript_mail
 from escalation.customers import link_identity, note_contact
 from models import Agent, Conversation, ConversationState, Message
+from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +173,9 @@ class AvailabilityResponse(BaseModel):
     """Ask the visitor's name and email before their first message."""
     ask_email_when_away: bool = True
     """With nobody there, offer to answer by email."""
+    by_email: bool = False
+    """This server sends email (the email channel is set up): replies and transcripts can go
+    to the visitor's address."""
 
 
 class WebchatOutput:
@@ -247,6 +258,8 @@ async def _verified(request: web.Request, body: SessionRequest) -> VerifiedIdent
 
 CONTACTS_PER_VISITOR_MIN = 5
 TRANSCRIPTS_PER_VISITOR_MIN = 2
+TRANSCRIPTS_PER_ADDRESS_HOUR = 3
+TRANSCRIPTS_PER_IP_HOUR = 6
 TRANSCRIPT_LIMIT = 1000
 
 
@@ -366,7 +379,8 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
         )
         body = await read_model(request, SessionRequest) if request.can_read_body else None
         known = await _verified(request, body) if body and body.identity is not None else None
-        visitor_id = known.visitor_id if known else uuid.uuid4().hex
+        secret = request.config_dict[keys.SETTINGS].webchat_identity_secret
+        visitor_id = known.visitor_id(secret) if known else uuid.uuid4().hex
         if known is not None:
             await link_identity(
                 request.config_dict[keys.SESSIONS],
@@ -450,6 +464,7 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
             welcome=widget.welcome(language),
             prechat_form=widget.current.prechat_form,
             ask_email_when_away=widget.current.ask_email_when_away,
+            by_email=bool(request.config_dict[keys.SETTINGS].email_address),
         )
         return web.json_response(response.model_dump())
 
@@ -498,6 +513,18 @@ def build_webchat(spec: ApiSpec, tokens: VisitorTokens) -> web.Application:
             [(f"transcript:visitor:{visitor.visitor_id}", TRANSCRIPTS_PER_VISITOR_MIN)],
         )
         body = await read_model(request, TranscriptRequest)
+        limiter = request.config_dict[keys.RATE_LIMITER]
+        # The address is not confirmed, and the mail comes from the company's own server: a
+        # few per address and per client an hour, so nobody can send it to strangers in bulk.
+        to = f"to:{_address(body.email)}" if body.email else f"visitor:{visitor.visitor_id}"
+        await check(
+            limiter,
+            [
+                (f"transcript:{to}", TRANSCRIPTS_PER_ADDRESS_HOUR),
+                (f"transcript:ip:{request.remote}", TRANSCRIPTS_PER_IP_HOUR),
+            ],
+            window_s=3600,
+        )
         sent = await _send_transcript(request, visitor, body.email)
         return web.json_response(sent.model_dump())
 
@@ -561,7 +588,9 @@ async def _socket(request: web.Request) -> web.StreamResponse:
         await ws.send_json({"type": "history", **history.model_dump()})
         typing = _TypingBeats(request, visitor)
         pusher = asyncio.create_task(_push(ws, deliveries, shown, request, visitor))
-        beats = asyncio.create_task(_beat(request, visitor))
+        stamps: list[datetime] = []
+        opened_at = utcnow()
+        beats = asyncio.create_task(_beat(request, visitor, stamps))
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
@@ -581,22 +610,29 @@ async def _socket(request: web.Request) -> web.StreamResponse:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await _seen(request, visitor, present=False)
+            await _left(request, visitor, stamps[-1] if stamps else None, opened_at)
     return ws
 
 
-async def _beat(request: web.Request, visitor: Visitor) -> None:
+async def _beat(request: web.Request, visitor: Visitor, stamps: list[datetime]) -> None:
     """While the page is open the visitor is there: an agent's reply needs no email."""
+    sessions = request.config_dict[keys.SESSIONS]
     while True:
-        await _seen(request, visitor, present=True)
-        await asyncio.sleep(SEEN_BEAT_S)
+        try:
+            stamp = await mark_seen(sessions, visitor.visitor_id)
+            stamps[:] = [stamp] if stamp else []
+        except Exception as exc:  # the database is away: the chat goes on; at worst an email
+            log.warning("visitor presence not recorded", extra={"error": str(exc)[:200]})
+        await asyncio.sleep(SEEN_BEAT_S if stamps else FIRST_BEAT_S)
 
 
-async def _seen(request: web.Request, visitor: Visitor, present: bool) -> None:
+async def _left(
+    request: web.Request, visitor: Visitor, stamp: datetime | None, opened_at: datetime
+) -> None:
     try:
-        await mark_seen(request.config_dict[keys.SESSIONS], visitor.visitor_id, present)
-    except Exception as exc:  # the database is away: the chat goes on; at worst an extra email
-        log.warning("visitor presence not recorded", extra={"error": str(exc)[:200]})
+        await mark_left(request.config_dict[keys.SESSIONS], visitor.visitor_id, stamp, opened_at)
+    except Exception as exc:
+        log.warning("visitor leaving not recorded", extra={"error": str(exc)[:200]})
 
 
 SERVER_ERROR = "the server could not handle that just now; send it again"

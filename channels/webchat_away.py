@@ -4,7 +4,7 @@ replies take instead (a visitor who left an address, or a signed-in customer's).
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +16,8 @@ from models.base import utcnow
 WEBCHAT = "webchat"
 SEEN_BEAT_S = 60
 """An open widget's socket stamps its visitor this often."""
+FIRST_BEAT_S = 5
+"""…and this often until the visitor is somebody (their first message or address)."""
 SEEN_FOR_S = 150
 """A visitor not stamped for this long has gone (a dropped connection, a sleeping laptop)."""
 EMAIL_THREAD_MARK = "webchat."
@@ -34,16 +36,41 @@ def webchat_thread(email_thread_id: str) -> str | None:
     return found.group(1) if found else None
 
 
-async def mark_seen(
-    sessions: async_sessionmaker[AsyncSession], visitor_id: str, present: bool
-) -> None:
+async def mark_seen(sessions: async_sessionmaker[AsyncSession], visitor_id: str) -> datetime | None:
+    """The visitor's page is open now; the stamp is what mark_left clears. None: the visitor
+    is nobody yet (no message, no address given)."""
+    stamp = utcnow()
     async with sessions() as session:
-        await session.execute(
+        result = await session.execute(
             update(CustomerIdentity)
             .where(
                 CustomerIdentity.channel == WEBCHAT, CustomerIdentity.external_user == visitor_id
             )
-            .values(seen_at=utcnow() if present else None)
+            .values(seen_at=stamp)
+        )
+        await session.commit()
+    return stamp if result.rowcount else None  # type: ignore[attr-defined]
+
+
+async def mark_left(
+    sessions: async_sessionmaker[AsyncSession],
+    visitor_id: str,
+    stamp: datetime | None,
+    opened_at: datetime,
+) -> None:
+    """This page closed. Another open page (a second tab, the phone) that stamped since keeps
+    the visitor there. A page that never stamped (the visitor became somebody moments before
+    leaving) clears what was stamped while it was open."""
+    mine = CustomerIdentity.seen_at == stamp if stamp else CustomerIdentity.seen_at >= opened_at
+    async with sessions() as session:
+        await session.execute(
+            update(CustomerIdentity)
+            .where(
+                CustomerIdentity.channel == WEBCHAT,
+                CustomerIdentity.external_user == visitor_id,
+                mine,
+            )
+            .values(seen_at=None)
         )
         await session.commit()
 

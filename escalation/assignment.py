@@ -22,7 +22,9 @@ from models import Agent, Conversation, ConversationState
 
 log = logging.getLogger(__name__)
 KEY = "assignment"
-REQUEUE_GRACE_S = 20.0
+REQUEUE_GRACE_S = float(SEEN_FOR_S)
+"""How long an agent must look gone before their chats move: closing one of several tabs
+says "gone" while a console stays open in a hidden tab, which beats only once a minute."""
 S = ConversationState
 
 
@@ -69,8 +71,7 @@ class Assigner:
         self.current = DEFAULTS
         self.requeue_grace_s = REQUEUE_GRACE_S
         self._gone_since: dict[int, datetime] = {}
-        """Agents seen gone, and since when: moving from one page to another says "gone" for
-        a moment, so chats move only after REQUEUE_GRACE_S."""
+        """Agents seen gone, and since when (chats move after REQUEUE_GRACE_S)."""
 
     async def load(self) -> AssignmentView:
         stored = await read_overrides(self._sessions, KEY)

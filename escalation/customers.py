@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import AuditEntry, Customer, CustomerIdentity
+from models.base import utcnow
 
 TIER_COLUMN = "tier"
 MAX_ATTRIBUTES = 100
@@ -123,7 +124,9 @@ async def _customer_for(
         session.add(customer)
         await session.flush()
     session.add(
-        CustomerIdentity(customer_id=customer.id, channel=channel, external_user=external_user)
+        CustomerIdentity(
+            customer_id=customer.id, channel=channel, external_user=external_user, seen_at=utcnow()
+        )
     )
     await session.flush()
     return customer
@@ -166,7 +169,10 @@ async def note_contact(
                     await session.flush()
                     session.add(
                         CustomerIdentity(
-                            customer_id=customer.id, channel=channel, external_user=external_user
+                            customer_id=customer.id,
+                            channel=channel,
+                            external_user=external_user,
+                            seen_at=utcnow(),  # on the page, giving the address
                         )
                     )
                 customer.attributes = {**(customer.attributes or {}), CONTACT_EMAIL: email}

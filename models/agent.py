@@ -32,9 +32,9 @@ class Agent(Base):
     last_active_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     """The last time the agent typed, clicked or scrolled on one."""
     last_slack_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The agent's last claim or reply from Slack, where no page beats."""
     last_assigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     """When automatic assignment last gave this agent a chat (round robin goes by it)."""
-    """The agent's last claim or reply from Slack, where no page beats."""
     teams: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["support"])
     max_concurrent: Mapped[int] = mapped_column(Integer, default=3)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

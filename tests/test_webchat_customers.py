@@ -4,6 +4,7 @@ name and typing reach the widget; CSAT is a row of buttons; the welcome is the a
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -14,6 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
@@ -94,6 +96,8 @@ async def test_forged_stale_and_malformed_identities_are_refused(client: TestCli
         signed(client, email="bo@shop.test"),  # no user id
         signed(client, user_id="7", email="not an address"),
         {"identity": "[1, 2]", "signature": sign_identity("x", "[1, 2]")},
+        {**good, "signature": "é" * 64},  # not hex: refused, not a server error
+        signed(client, user_id="7", issued_at=float("nan")),
         {"identity": "x" * 5000, "signature": "00"},
     ]
     for claim in claims:
@@ -222,7 +226,9 @@ async def test_a_visitor_who_left_is_answered_by_email_and_answers_back(
     assert "Ann answered in your chat" in body and "refund is on its way" in body
     assert "Looking at it now" not in body
     link = next(w for w in body.split() if w.startswith("https://help.acme.test/webchat/chat#"))
-    resumed = link.split("#resume=")[1]
+    fragment = parse_qs(link.split("#", 1)[1])
+    resumed, language = fragment["resume"][0], fragment["lang"][0]
+    assert language == "en"  # the page opens the widget in the chat's language
     page = await client.get("/webchat/chat")
     assert page.status == 200 and "data-resume" in await page.text()
     history = await client.get("/webchat/messages", headers={"Authorization": f"Bearer {resumed}"})
@@ -371,3 +377,125 @@ async def test_the_readmes_python_lines_sign_what_the_server_accepts(client: Tes
     async with client.app[keys.SESSIONS]() as db:
         customer = await db.scalar(select(Customer))
     assert customer is not None and customer.display_name == 'Ana "Lee" <Lima>'
+
+
+def test_a_signed_in_visitors_thread_cannot_be_worked_out_from_their_user_id() -> None:
+    from channels.visitor_identity import VerifiedIdentity
+
+    ana = VerifiedIdentity("42", None, None)
+    assert ana.visitor_id("secret-a") == ana.visitor_id("secret-a")
+    assert ana.visitor_id("secret-a") != ana.visitor_id("secret-b")
+    assert ana.visitor_id("secret-a").startswith("u")
+
+
+async def test_a_mail_naming_a_chat_without_answering_our_mail_is_kept_apart(
+    aiohttp_client: Any,
+    mail_settings: Callable[..., Settings],  # noqa: F811
+    provider: SmtpProvider,  # noqa: F811
+) -> None:
+    """Even from the visitor's own address: only an answer to one of our mails continues the
+    chat (a From is easy to forge; our Message-IDs are not guessed)."""
+    from channels.webchat_away import email_thread
+
+    client = await aiohttp_client(await init_app(mail_settings(email_receiver_port=free_port())))
+    visitor = await new_visitor(client)
+    _, first = await send(client, visitor, "I need a human")
+    await client.post("/webchat/contact", json={"email": "lee@home.test"}, headers=visitor)
+    history = await (await client.get("/webchat/messages", headers=visitor)).json()
+    thread = email_thread(next(iter(await _threads(client, first["conversation_id"]))))
+    forged = customer_mail("change my address please", references=[thread], sender="lee@home.test")
+    await deliver(client, forged)
+
+    async def two_conversations() -> bool:
+        listed = await client.get("/api/conversations", headers=admin_headers(client))
+        return len((await listed.json())["conversations"]) == 2
+
+    await eventually(two_conversations, within=10)
+    texts = [m["text"] for m in history["messages"]]
+    assert "change my address please" not in texts
+
+
+async def _threads(client: TestClient, conversation_id: int) -> set[str]:
+    from models import Conversation
+
+    async with client.app[keys.SESSIONS]() as db:
+        conversation = await db.get(Conversation, conversation_id)
+    assert conversation is not None
+    return {conversation.external_thread}
+
+
+async def test_closing_one_tab_leaves_the_visitor_on_the_other(client: TestClient) -> None:
+    visitor = await new_visitor(client)
+    await send(client, visitor, "hello")
+    token = visitor["Authorization"].split()[1]
+
+    async def seen() -> object:
+        async with client.app[keys.SESSIONS]() as db:
+            return await db.scalar(select(CustomerIdentity.seen_at))
+
+    async with client.ws_connect(f"/webchat/ws?token={token}") as first:
+        await first.receive_json(timeout=5)
+        async with client.ws_connect(f"/webchat/ws?token={token}") as second:
+            await second.receive_json(timeout=5)
+            await eventually(seen)
+            before = await seen()
+            await first.close()
+
+            async def still_there() -> bool:
+                return await seen() is not None
+
+            for _ in range(10):  # the first tab's leaving does not clear the second's stamp
+                assert await still_there(), before
+                await asyncio.sleep(0.05)
+    await eventually(lambda: _gone(client))
+
+
+async def _gone(client: TestClient) -> bool:
+    async with client.app[keys.SESSIONS]() as db:
+        return await db.scalar(select(CustomerIdentity.seen_at)) is None
+
+
+async def test_transcripts_to_one_address_are_limited(
+    aiohttp_client: Any,
+    mail_settings: Callable[..., Settings],  # noqa: F811
+    provider: SmtpProvider,  # noqa: F811
+) -> None:
+    client = await aiohttp_client(await init_app(mail_settings()))
+    statuses = []
+    for _ in range(4):  # four visitors, one victim's address
+        visitor = await new_visitor(client)
+        await send(client, visitor, "What payment methods do you accept?")
+        response = await client.post(
+            "/webchat/transcript", json={"email": "victim@home.test"}, headers=visitor
+        )
+        statuses.append(response.status)
+    assert statuses == [200, 200, 200, 429]
+
+
+async def test_signed_in_is_shown_only_on_the_signed_in_chat(
+    aiohttp_client: Any,
+    mail_settings: Callable[..., Settings],  # noqa: F811
+    provider: SmtpProvider,  # noqa: F811
+) -> None:
+    """A mail from her address is hers, but is not marked as her signed-in chat is."""
+    client = await aiohttp_client(await init_app(mail_settings(email_receiver_port=free_port())))
+    _, body = await session(client, signed(client, user_id="42", email="ana@shop.test"))
+    _, chat = await send(client, bearer(body), "hello")
+    await deliver(client, customer_mail("hello by mail", sender="ana@shop.test"))
+
+    async def by_mail() -> int | None:
+        listed = await client.get("/api/conversations", headers=admin_headers(client))
+        ids = [c["id"] for c in (await listed.json())["conversations"]]
+        others = [i for i in ids if i != chat["conversation_id"]]
+        return others[0] if others else None
+
+    await eventually(by_mail, within=10)
+    mail_conversation = await by_mail()
+    assert mail_conversation is not None
+    assert (await panel_of(client, chat["conversation_id"]))["verified"] is True
+    mailed = await panel_of(client, mail_conversation)
+    assert (
+        mailed["verified"] is False
+        and mailed["customer_id"]
+        == (await panel_of(client, chat["conversation_id"]))["customer_id"]
+    )

@@ -87,8 +87,12 @@ class Shop:
 
 
 @pytest.fixture
-async def shop(settings: Settings) -> AsyncIterator[Shop]:
-    deskbot = TestServer(await init_app(settings), host="127.0.0.1")
+async def shop(
+    mail_settings: Callable[..., Settings],  # noqa: F811
+    provider: SmtpProvider,  # noqa: F811
+) -> AsyncIterator[Shop]:
+    """With the email channel set up, as the widget's email offer needs."""
+    deskbot = TestServer(await init_app(mail_settings()), host="127.0.0.1")
     await deskbot.start_server()
     widget = deskbot.make_url("/webchat/widget.js")
     pages: dict[str, str] = {}

@@ -15,6 +15,7 @@ from bot.api.auth import admin, path_int, staff, visible_conversation
 from bot.api.body import read_model
 from bot.api.errors import BadRequest
 from bot.api.openapi import ApiSpec
+from channels.visitor_identity import is_signed_in_visitor
 from escalation.customers import CONTACT_EMAIL
 from escalation.presence import HEARTBEAT_S, presence_of
 from knowledge.articles.appkey import ARTICLES
@@ -321,7 +322,10 @@ def add_console_routes(spec: ApiSpec, routes: web.RouteTableDef) -> None:
             churn_risk=score.risk if score else None,
             churn_factors=[f"{f.feature} = {f.value}" for f in score.factors] if score else [],
             email=customer.email or (customer.attributes or {}).get(CONTACT_EMAIL),
-            verified="user_id" in (customer.attributes or {}),
+            # this chat's visitor was vouched for, not just someone writing as the customer
+            verified=conversation.channel == "webchat"
+            and is_signed_in_visitor(conversation.external_thread)
+            and "user_id" in (customer.attributes or {}),
             conversations=[
                 PastConversation(
                     id=c.id, channel=c.channel, state=c.state, created_at=c.created_at.isoformat()

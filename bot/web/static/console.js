@@ -91,6 +91,7 @@
     try {
       const conversation = await api("GET", "/api/conversations/" + id);
       const switched = !current || current.id !== id;
+      if (switched) $("customer-typing").textContent = "";
       current = conversation;
       if (switched || !quiet) showError(null);
       $("chat-title").textContent = "#" + id + " · " + conversation.channel + " · " + conversation.state;
@@ -294,6 +295,13 @@
     button.onclick = async () => { await Notification.requestPermission(); offerNotifications(); };
   }
   function onChange(event) {
+    const id = event.conversation_id;
+    const handedOver = event.state === "agent" && /^(assigned|transferred) to /.test(event.reason || "");
+    if (handedOver && !$("mine-list").querySelector('[data-conversation="' + id + '"]')) {
+      api("GET", "/api/conversations?state=agent&assigned=me").then((mine) => {
+        if (mine.conversations.some((c) => c.id === id)) notify("A chat is yours now #" + id + ": " + event.reason, id);
+      }).catch(() => {});
+    }
     if (event.state === "queued" && event.previous_state !== "queued") {
       if (document.visibilityState !== "visible") waitingNew += 1;
       showCount();
@@ -334,8 +342,8 @@
 
   offerNotifications();
   const linked = Number(new URLSearchParams(location.search).get("conversation"));
-  if (linked) openConversation(linked);  // from the Customers page
   setInterval(renderQueue, 1000);
-  loadMe().catch(showError);
+  // who I am first: whether the linked chat (from the Customers page) is mine decides the reply box
+  loadMe().catch(showError).then(() => { if (linked) openConversation(linked); });
   loadQueue();
 })();

@@ -47,6 +47,7 @@
   var identitySignature = script.getAttribute("data-identity-signature");
   var storageKey = "deskbot.token." + base;
   var contactKey = "deskbot.contact." + base;
+  var userKey = "deskbot.user-token." + base;
   var token = null, socket = null, retry = 0, seen = {}, pending = {}, people = null;
   var state = null, sentSomething = false, historyShown = false, typingTimer = null, asked = false;
   var AVAILABILITY_MS = 60000, TYPING_SHOWN_MS = 6000, TYPING_BEAT_MS = 2500;
@@ -108,6 +109,7 @@
   right.appendChild(status);
   var mailButton = el("button", {id: "deskbot-transcript", "class": "deskbot-icon", type: "button",
     "aria-label": T.transcript, title: T.transcript}, "✉");
+  mailButton.hidden = true;  // shown once the server says it sends email
   right.appendChild(mailButton);
   var close = el("button", {id: "deskbot-close", "class": "deskbot-icon", type: "button", "aria-label": T.close}, "×");
   right.appendChild(close);
@@ -122,6 +124,9 @@
   panel.appendChild(head); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(form);
   document.body.appendChild(panel); document.body.appendChild(launcher);
 
+  function signedInUser() {
+    try { return String(JSON.parse(identity).user_id); } catch (e) { return null; }
+  }
   function pickLanguage(tag) { return String(tag).toLowerCase().indexOf("zh") === 0 ? "zh" : "en"; }
   function fill(text, values) {
     return text.replace(/\{(\w+)\}/g, function (_, key) { return values[key] == null ? "" : values[key]; });
@@ -281,7 +286,7 @@
   }
   // Nobody of the team there, or waiting in the queue: the answer may come after they've gone.
   function askEmail() {
-    if (asked || contact() || identity || !people || !people.ask_email_when_away) return;
+    if (asked || contact() || identity || !people || !people.ask_email_when_away || !people.by_email) return;
     var away = people.people !== "online";
     if (!away && state !== "queued") return;
     asked = true;
@@ -339,8 +344,16 @@
   // A refused identity (a wrong secret, a stale signature) still gets a chat, as a guest.
   function identifiedSession() {
     if (token) return Promise.resolve(token);
-    return newSession({identity: identity, signature: identitySignature}, true).catch(function (e) {
+    var kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(userKey) || "null"); } catch (e) { kept = null; }
+    if (kept && kept.user === signedInUser()) { token = kept.token; return Promise.resolve(token); }
+    return newSession({identity: identity, signature: identitySignature}, true).then(function (t) {
+      // This tab's next pages reuse it; another user signing in here gets their own.
+      sessionStorage.setItem(userKey, JSON.stringify({user: signedInUser(), token: t}));
+      return t;
+    }).catch(function (e) {
       if (e.status !== 401) throw e;
+      sessionStorage.removeItem(userKey);
       console.error("deskbot: the signed identity was refused (" + e.message + "); chatting as a guest");
       identity = identitySignature = null;
       return session();
@@ -415,6 +428,7 @@
     if (people.prechat_form && !contact() && !identity) askPrechat();
   }
   // The header says whether a person can answer now, not only that the socket is up.
+  function showMailButton() { mailButton.hidden = !(people && people.by_email); }
   function connected(up, why) {
     status.setAttribute("data-connected", up ? "true" : "false");
     if (!up) { status.textContent = why; return; }
@@ -428,6 +442,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (body) {
         if (body) people = body;
+        showMailButton();
         if (socket && socket.readyState === 1) connected(true);
         greet();
         if (sentSomething) askEmail();
