@@ -16,6 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keys
 from bot.api.body import parse_json, read_model
@@ -287,14 +288,7 @@ async def _send_transcript(
             to = known[0]
         else:
             to = _address(to)
-        conversation = await session.scalar(
-            select(Conversation)
-            .where(
-                Conversation.channel == CHANNEL, Conversation.external_thread == visitor.thread_id
-            )
-            .order_by(Conversation.id.desc())
-            .limit(1)
-        )
+        conversation = await _latest_conversation(session, visitor)
         if conversation is None:
             raise BadRequest("there is no conversation to send yet", status=409)
         messages = (
@@ -336,16 +330,19 @@ def _inbound(visitor: Visitor, text: str, client_id: str | None) -> InboundMessa
     )
 
 
+async def _latest_conversation(session: AsyncSession, visitor: Visitor) -> Conversation | None:
+    """The visitor's chat: their thread's newest conversation."""
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.channel == CHANNEL, Conversation.external_thread == visitor.thread_id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+
+
 async def _history(request: web.Request, visitor: Visitor, after: int = 0) -> HistoryResponse:
     async with request.config_dict[keys.SESSIONS]() as session:
-        conversation = await session.scalar(
-            select(Conversation)
-            .where(
-                Conversation.channel == CHANNEL, Conversation.external_thread == visitor.thread_id
-            )
-            .order_by(Conversation.id.desc())
-            .limit(1)
-        )
+        conversation = await _latest_conversation(session, visitor)
         if conversation is None:
             return HistoryResponse(state=None, messages=[])
         rows = (
